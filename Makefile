@@ -1,0 +1,53 @@
+# The one task interface: CI, the README and every developer use these targets.
+# `make help` lists them from the `## ` comments beside each target.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup system-deps lint format test test-fast figures notebooks release demo bench clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+setup: system-deps $(STAMP) ## Create .venv/ with the pinned packages (and the Debian packages, as root)
+
+system-deps: ## Install bubblewrap, chromium and postgresql from Debian when missing (needs root)
+	@bash scripts/install-system-deps
+
+lint: $(STAMP) ## ruff: lint and format check of the code and the notebooks
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP) ## ruff: fix what can be fixed and format
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: setup lint ## Every test: lint, unit, property, notebook, sandbox, nbgrader, browser, PostgreSQL
+	$(PY) -m pytest
+
+figures: $(STAMP) ## Draw the notebook's figures into images/ (deterministic)
+	$(PY) -m authoring.figures
+
+notebooks: $(STAMP) ## Generate assignment.ipynb and solutions/assignment.ipynb from the master source
+	$(PY) -m authoring.notebooks
+
+release: notebooks ## Build the student bundle (build/student/ and build/student.zip) and check it
+	$(PY) -m authoring.release
+
+demo: setup release ## The main job: autograde the bundled example submissions and print the scores
+	$(PY) -m grader.demo
+
+bench: setup ## Benchmarks (not part of test): print medians and ratios against the baselines
+	$(PY) -m bench
+
+clean: ## Remove build outputs and the demo course (keeps .venv/)
+	rm -rf build demo course/release course/submitted course/autograded course/feedback course/solution course/gradebook.db

@@ -1,0 +1,1 @@
+"""Instructor-only grading package: reference, checks, sandbox, nbgrader glue; never shipped."""
