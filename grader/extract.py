@@ -170,6 +170,10 @@ def _read_notebook(path: Path):
         # No validation: a damaged notebook is still graded as far as its cells can be read.
         notebook = nbformat.convert(notebook, 4)
     except Exception as error:  # nbformat raises many types for damaged files
+        if data.get("nbformat") == 4 and isinstance(data.get("cells"), list):
+            # nbformat 4 JSON that nbformat refuses (e.g. a cell's metadata is a number): its
+            # cells are still plain dicts with a source, and the student's code is in them.
+            return data, None
         return None, f"{path.name} could not be read as a Jupyter notebook: {error}"
     return notebook, None
 
