@@ -1,0 +1,268 @@
+"""The command line: ``python -m grader grade NOTEBOOK...`` grades notebooks without a gradebook.
+
+One notebook: a readable report, or with ``--json`` exactly one JSON object on stdout
+(``Grade.to_json``). Several notebooks (or ``--csv``): graded ``--jobs`` at a time with a progress
+bar on stderr, a summary table on stdout, and optionally one CSV row per notebook. With ``--json``
+and several notebooks, stdout holds one JSON object per line (JSON Lines), each with ``student``
+and ``file`` added. Logs and warnings always go to stderr, so stdout stays machine-readable.
+
+Exit status: 0 whenever grades were produced (an unreadable notebook gets total 0 and an
+``error``: that is a grade, not a failure); 2 for misuse (bad arguments, bad configuration);
+3 when the sandbox (bubblewrap) is missing; 1 for an internal error of the grader itself.
+
+The student id of a path is the student folder when the path is laid out the nbgrader way
+(``.../submitted/<student>/<assignment>/<notebook>.ipynb``, or ``autograded/``), else the file's
+stem (``alice.ipynb`` -> ``alice``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from pathlib import Path
+
+from grader.exercises import EXERCISES, part_points
+from grader.grade import (
+    GraderConfigError,
+    grade_many,
+    grade_notebook,
+    grading_secret,
+)
+from grader.sandbox import SandboxUnavailable
+from grader.verdict import Grade
+
+EXIT_OK = 0  # an uncaught exception (a grader bug) exits 1 with its traceback
+EXIT_USAGE = 2
+EXIT_NO_SANDBOX = 3
+
+NBGRADER_FOLDERS = ("submitted", "autograded")
+
+CSV_COLUMNS = (
+    "student",
+    "file",
+    *(exercise.name for exercise in EXERCISES),
+    "forward",
+    "backward",
+    "total",
+    "max",
+    "error",
+)
+
+log = logging.getLogger("grader")
+
+
+def student_id(path: Path) -> str:
+    """The student folder of an nbgrader layout (submitted/<student>/<assignment>/x.ipynb),
+    else the file's stem."""
+    parts = Path(path).parts
+    if len(parts) >= 4 and parts[-4] in NBGRADER_FOLDERS:
+        return parts[-3]
+    return Path(path).stem
+
+
+def part_score(grade: Grade, part: str) -> float:
+    """Points scored in one part ("forward" or "backward")."""
+    names = {exercise.name for exercise in EXERCISES if exercise.part == part}
+    return round(sum(verdict.score for verdict in grade.exercises if verdict.name in names), 2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m grader",
+        description="Grade 'CNN: Step by Step' submissions in a sandbox, without a gradebook.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    grade = commands.add_parser(
+        "grade",
+        help="grade one or more submission notebooks",
+        description="Grade submission notebooks. One notebook: a report (or --json). "
+        "Several: a summary table (and --csv).",
+    )
+    grade.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK")
+    grade.add_argument(
+        "--json", action="store_true", help="print the grade as JSON on stdout (one per line)"
+    )
+    grade.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run student code WITHOUT bubblewrap isolation (development only)",
+    )
+    grade.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the hidden inputs (default: derived from the course secret and the code)",
+    )
+    grade.add_argument(
+        "--jobs",
+        "-j",
+        type=_positive_int,
+        default=1,
+        help="notebooks graded at the same time (default: 1)",
+    )
+    grade.add_argument(
+        "--csv", type=Path, default=None, metavar="FILE", help="write one row per notebook here"
+    )
+    grade.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    if args.seed is not None and args.seed < 0:
+        parser.error("--seed must be a non-negative integer")
+    if args.seed is not None and len(args.notebooks) > 1:
+        parser.error("--seed applies to one notebook; batches derive each notebook's seed")
+    try:
+        _, secret_source = grading_secret()
+    except GraderConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if secret_source == "development default" and args.seed is None:
+        log.warning(
+            "no GRADER_SECRET set: hidden inputs use the public development secret "
+            "(fine for development, not for a course)"
+        )
+    if args.no_sandbox:
+        log.warning(
+            "--no-sandbox: student code runs WITHOUT isolation, with your permissions "
+            "(development only; never on real submissions)"
+        )
+    try:
+        if len(args.notebooks) == 1 and args.csv is None:
+            return _grade_single(args)
+        return _grade_batch(args)
+    except SandboxUnavailable as error:
+        print(
+            f"error: the grading sandbox is not available: {error}\n"
+            "install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblewrap), "
+            "or pass --no-sandbox for development only",
+            file=sys.stderr,
+        )
+        return EXIT_NO_SANDBOX
+
+
+def _grade_single(args) -> int:
+    path = args.notebooks[0]
+    grade = grade_notebook(path, sandbox=not args.no_sandbox, seed=args.seed)
+    if args.json:
+        print(grade.to_json())
+    else:
+        print(format_report(path, grade))
+    return EXIT_OK
+
+
+def _grade_batch(args) -> int:
+    paths = list(args.notebooks)
+    grades = grade_many(
+        paths,
+        jobs=args.jobs,
+        sandbox=not args.no_sandbox,
+        progress=not args.quiet,
+    )
+    if args.csv is not None:
+        write_csv(args.csv, paths, grades)
+    if args.json:
+        for path, grade in zip(paths, grades, strict=True):
+            data = grade.to_json_dict()
+            data.update(student=student_id(path), file=str(path))
+            print(json.dumps(data))
+    else:
+        print(format_summary(paths, grades))
+    return EXIT_OK
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+def _points(value: float) -> str:
+    return f"{value:g}"
+
+
+def format_report(path: Path, grade: Grade) -> str:
+    """The readable report of one notebook: per exercise score/max, failed checks, notes."""
+    forward, backward = part_score(grade, "forward"), part_score(grade, "backward")
+    lines = [
+        f"{path}: {_points(grade.total)} / {_points(grade.max)}"
+        f"  (forward {_points(forward)} / {_points(part_points('forward'))},"
+        f" backward {_points(backward)} / {_points(part_points('backward'))})"
+    ]
+    if grade.error:
+        lines.append(f"error: {grade.error}")
+        return "\n".join(lines)
+    width = max(len(exercise.name) for exercise in EXERCISES)
+    for verdict in grade.exercises:
+        status = "" if verdict.status == "graded" else f"  [{verdict.status}]"
+        lines.append(
+            f"  {verdict.name:<{width}}  {_points(verdict.score):>5} / {_points(verdict.max):<3}"
+            f"{status}"
+        )
+        if verdict.message:
+            lines.append(f"      {verdict.message}")
+        for check in verdict.checks:
+            if not check.passed:
+                hint = f": {check.hint}" if check.hint else ""
+                lines.append(f"      failed {check.name}{hint}")
+    if grade.notes:
+        lines.append("notes:")
+        lines.extend(f"  - {note}" for note in grade.notes)
+    return "\n".join(lines)
+
+
+def format_summary(paths: list[Path], grades: list[Grade]) -> str:
+    """One line per notebook: student, forward /100, backward /40, total, error."""
+    rows = [("student", "forward/100", "backward/40", "total", "error")]
+    for path, grade in zip(paths, grades, strict=True):
+        rows.append(
+            (
+                student_id(path),
+                _points(part_score(grade, "forward")),
+                _points(part_score(grade, "backward")),
+                _points(grade.total),
+                grade.error or "",
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    lines = []
+    for row in rows:
+        cells = [row[0].ljust(widths[0])] + [
+            cell.rjust(width) for cell, width in zip(row[1:4], widths[1:], strict=True)
+        ]
+        lines.append("  ".join(cells + [row[4]]).rstrip())
+    return "\n".join(lines)
+
+
+def csv_row(path: Path, grade: Grade) -> dict:
+    """One CSV row (keys = ``CSV_COLUMNS``) for one graded notebook."""
+    row = {"student": student_id(path), "file": str(path)}
+    scores = {verdict.name: verdict.score for verdict in grade.exercises}
+    for exercise in EXERCISES:
+        row[exercise.name] = scores.get(exercise.name, 0.0)
+    row.update(
+        forward=part_score(grade, "forward"),
+        backward=part_score(grade, "backward"),
+        total=grade.total,
+        max=grade.max,
+        error=grade.error or "",
+    )
+    return row
+
+
+def write_csv(path: Path, paths: list[Path], grades: list[Grade]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for notebook, grade in zip(paths, grades, strict=True):
+            writer.writerow(csv_row(notebook, grade))
