@@ -1,0 +1,458 @@
+"""nbgrader glue: the trusted autograde step that replaces nbgrader's kernel, and the grade export.
+
+``nbgrader autograde`` normally starts a Jupyter kernel and runs the whole submission in it, then
+reads each autograder test cell's outputs to score it. Code running in that kernel can rewrite its
+own score (patch the checks, print before failing, write into the gradebook). Here no kernel is
+started: ``TrustedGrade`` grades the sanitized notebook with ``grader.grade`` (student code runs in
+the bubblewrap sandbox, verdicts are computed in this process) and writes each test cell's verdict
+as that cell's outputs, in the form nbgrader's own ``SaveAutoGrades`` turns into a score:
+
+    stream (stdout)        the readable report: points, every check passed or failed, hints
+    execute_result         text/plain = the points earned (nbgrader's partial credit)
+
+``HideTestCode`` removes the hidden-test regions that nbgrader's ``OverwriteCells`` restores into
+locked test cells, so neither the autograded notebooks nor the feedback pages show them.
+``SubmissionReader`` turns an unreadable submission (empty file, not JSON) into a stub that is
+graded 0 with the reason, instead of an error row nobody explains to the student.
+``PartsCsvExport`` writes nbgrader's CSV columns plus the forward and backward part scores.
+``course/nbgrader_config.py`` wires these in.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import nbformat
+from nbconvert.exporters import NotebookExporter
+from nbformat.notebooknode import NotebookNode
+from nbgrader import utils as nbgrader_utils
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.plugins import ExportPlugin
+from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
+from traitlets import Bool, Unicode
+
+from grader.exercises import ASSIGNMENT_ID, EXERCISES, PARTS, SETUP_CELL_ID, part_points
+from grader.verdict import CheckVerdict, ExerciseVerdict, Grade
+
+# Metadata key the stub of an unreadable submission carries (see SubmissionReader).
+UNREADABLE_KEY = "unreadable_submission"
+
+_EXERCISE_BY_TEST_CELL = {exercise.test_cell_id: exercise for exercise in EXERCISES}
+
+
+# ---------------------------------------------------------------------------------------------
+# What a test cell shows
+# ---------------------------------------------------------------------------------------------
+
+
+def format_points(points: float) -> str:
+    """``10.0`` -> ``"10"``, ``7.5`` -> ``"7.5"``, ``3.333`` -> ``"3.33"``."""
+    return f"{round(points, 2):g}"
+
+
+def verdict_report(verdict: ExerciseVerdict, points: float, earned: float) -> str:
+    """The readable text of one exercise's verdict: points, then one line per check with its hint.
+
+    points -- the test cell's points (nbgrader's, authoritative); earned -- the points given
+    """
+    head = f"{verdict.name}: {format_points(earned)} / {format_points(points)} points"
+    if verdict.status != "graded" or not verdict.checks:
+        reason = verdict.message or verdict.status
+        return f"{head} - {reason}\n"
+    passed = sum(check.passed for check in verdict.checks)
+    lines = [f"{head} - {passed} of {len(verdict.checks)} checks passed"]
+    for check in verdict.checks:
+        mark = "passed" if check.passed else "FAILED"
+        line = f"  {mark}  {check.name}"
+        if not check.passed and check.hint:
+            line += f"\n          hint: {check.hint}"
+        lines.append(line)
+    if verdict.message:
+        lines.append(f"  note: {verdict.message}")
+    return "\n".join(lines) + "\n"
+
+
+def verdict_outputs(report: str, earned: float) -> list[NotebookNode]:
+    """The outputs of a graded test cell: the report, then the points as nbgrader partial credit.
+
+    nbgrader's ``determine_grade`` scores a code cell by its first error/stderr output (0), else
+    its first execute_result whose text/plain is a number (partial credit), else full points; so
+    the report must go to stdout and the points must be the only execute_result.
+    """
+    return [
+        nbformat.v4.new_output("stream", name="stdout", text=report),
+        nbformat.v4.new_output(
+            "execute_result", data={"text/plain": repr(float(earned))}, execution_count=None
+        ),
+    ]
+
+
+def cell_verdicts(grade: Grade) -> dict[str, tuple[ExerciseVerdict, str | None]]:
+    """{test cell grade_id: (verdict, submission-level note or None)} for every exercise.
+
+    An exercise missing from ``grade`` (the grader could not reach it) gets a 0 verdict that says
+    so; a submission-level error gives every exercise a 0 verdict carrying that error.
+    """
+    by_name = {verdict.name: verdict for verdict in grade.exercises}
+    notes = "; ".join(grade.notes) if grade.notes else None
+    result = {}
+    for index, exercise in enumerate(EXERCISES):
+        if grade.error is not None:
+            message = f"this submission could not be graded: {grade.error}"
+            verdict = ExerciseVerdict(exercise.name, 0.0, exercise.points, (), "error", message)
+        else:
+            verdict = by_name.get(exercise.name) or ExerciseVerdict(
+                exercise.name, 0.0, exercise.points, (), "error", "the grader gave no verdict"
+            )
+        # Submission-level notes (e.g. how the code was found) are said once, in the first cell.
+        result[exercise.test_cell_id] = (verdict, notes if index == 0 else None)
+    return result
+
+
+def earned_points(verdict: ExerciseVerdict, cell_points: float) -> float:
+    """The verdict's fraction of the test cell's points (the gradebook's points are authoritative,
+    so a course that reweights an exercise in the notebook still gets consistent scores)."""
+    if verdict.max <= 0:
+        return 0.0
+    fraction = min(max(verdict.score / verdict.max, 0.0), 1.0)
+    return round(fraction * cell_points, 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Precomputed verdicts (written by grader.parallel, read by TrustedGrade)
+# ---------------------------------------------------------------------------------------------
+
+
+def notebook_key(notebook_json: str, *, sandbox: bool) -> str:
+    """Content hash naming a precomputed verdict: the exact sanitized notebook, the grading secret
+    (it draws the hidden inputs) and the sandbox flag. A verdict is reused only for identical
+    input graded the same way, so a stale or foreign cache entry can never apply."""
+    from grader.grade import grading_secret
+
+    secret, _ = grading_secret()
+    digest = hashlib.sha256()
+    digest.update(hashlib.sha256(secret).digest())
+    digest.update(f"sandbox={sandbox!r}\n".encode())
+    digest.update(notebook_json.encode())
+    return digest.hexdigest()
+
+
+def grade_from_json_dict(data: dict) -> Grade:
+    """Inverse of ``Grade.to_json_dict`` (tuples restored, extra keys ignored)."""
+    exercises = tuple(
+        ExerciseVerdict(
+            name=exercise["name"],
+            score=float(exercise["score"]),
+            max=float(exercise["max"]),
+            checks=tuple(
+                CheckVerdict(check["name"], bool(check["passed"]), check.get("hint"))
+                for check in exercise["checks"]
+            ),
+            status=exercise.get("status", "graded"),
+            message=exercise.get("message"),
+        )
+        for exercise in data["exercises"]
+    )
+    return Grade(
+        total=float(data["total"]),
+        max=float(data["max"]),
+        exercises=exercises,
+        error=data.get("error"),
+        notes=tuple(data.get("notes", ())),
+    )
+
+
+def read_cached_grade(cache_dir: Path, key: str) -> Grade | None:
+    """The precomputed Grade stored under ``key``, or None."""
+    path = Path(cache_dir) / f"{key}.json"
+    if not path.is_file():
+        return None
+    return grade_from_json_dict(json.loads(path.read_text()))
+
+
+def write_cached_grade(cache_dir: Path, key: str, grade: Grade) -> None:
+    """Store ``grade`` under ``key`` (atomically: a reader never sees half a file)."""
+    path = Path(cache_dir) / f"{key}.json"
+    partial = path.with_suffix(".partial")
+    partial.write_text(grade.to_json())
+    os.replace(partial, path)
+
+
+def notebook_json(nb: NotebookNode) -> str:
+    """The notebook as the grader receives it (nbformat's canonical serialisation)."""
+    return nbformat.writes(nb)
+
+
+def grade_notebook_json(text: str, *, sandbox: bool) -> Grade:
+    """Grade a serialised notebook with the trusted grader, through a private temporary file.
+
+    The hidden inputs' seed is the grader's: derived from the graded code and the course secret.
+    """
+    from grader.grade import grade_notebook  # imported late: the sandbox runner is heavy
+
+    with tempfile.TemporaryDirectory(prefix="trusted-grade-") as private:  # mode 0700
+        path = Path(private) / "assignment.ipynb"
+        path.write_text(text)
+        return grade_notebook(path, sandbox=sandbox)
+
+
+# ---------------------------------------------------------------------------------------------
+# The autograde step
+# ---------------------------------------------------------------------------------------------
+
+
+class TrustedGrade(NbGraderPreprocessor):
+    """Replaces nbgrader's ``Execute``: grade with the sandboxed trusted grader, no kernel.
+
+    Every autograder test cell of an exercise gets its verdict as outputs (see module docstring);
+    the verdict depends on the graded code only, so test cells the student edited, tagged or
+    duplicated change nothing (nbgrader's OverwriteCells and DeduplicateIds have already
+    restored them). A submission that cannot be graded gets 0 in every test cell with the reason.
+    An autograder test cell that belongs to no exercise of ``grader.exercises`` gets 0 and a
+    message: nothing graded it, so it must not pass by default (nbgrader's rule for a silent
+    cell is full marks).
+    """
+
+    sandbox = Bool(
+        True, help="Run student code in the bubblewrap sandbox (False only for tests)."
+    ).tag(config=True)
+    verdict_cache = Unicode(
+        "",
+        help="Directory of verdicts precomputed by grader.parallel, keyed by notebook content.",
+    ).tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        # A student who forges this flag only gives themselves 0 with their own message.
+        unreadable = nb.metadata.get(UNREADABLE_KEY)
+        grade = Grade(0.0, 0.0, (), error=str(unreadable)) if unreadable else self.grade(nb)
+        verdicts = cell_verdicts(grade)
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            # Nothing ran: no cell may carry outputs or counts that look like a kernel's.
+            cell.outputs = []
+            cell.execution_count = None
+            if not (nbgrader_utils.is_grade(cell) and not nbgrader_utils.is_solution(cell)):
+                continue
+            grade_id = cell.metadata.nbgrader["grade_id"]
+            points = float(cell.metadata.nbgrader["points"])
+            if grade_id not in verdicts:
+                self.log.warning("Test cell %s belongs to no exercise: scored 0", grade_id)
+                report = f"{grade_id}: 0 / {format_points(points)} points - not an exercise of "
+                report += "the trusted grader; an instructor must grade this cell by hand\n"
+                cell.outputs = verdict_outputs(report, 0.0)
+                continue
+            verdict, note = verdicts[grade_id]
+            earned = earned_points(verdict, points)
+            report = verdict_report(verdict, points, earned)
+            if note:
+                report += f"({note})\n"
+            cell.outputs = verdict_outputs(report, earned)
+        return nb, resources
+
+    def grade(self, nb: NotebookNode) -> Grade:
+        """The Grade of this notebook: precomputed by grader.parallel if available, else now."""
+        text = notebook_json(nb)
+        if self.verdict_cache:
+            key = notebook_key(text, sandbox=self.sandbox)
+            cached = read_cached_grade(Path(self.verdict_cache), key)
+            if cached is not None:
+                return cached
+            self.log.info("No precomputed verdict for this notebook: grading it now")
+        return grade_notebook_json(text, sandbox=self.sandbox)
+
+
+class HideTestCode(ClearHiddenTests):
+    """nbgrader's ClearHiddenTests, applied to autograder test cells only.
+
+    OverwriteCells restores locked test cells from the gradebook, hidden-test regions included;
+    the verdicts are already written, so those regions are removed before anything is saved or
+    shown. Only locked test cells are touched: a student who types the delimiters into a solution
+    cell must not make the run fail (ClearHiddenTests raises on unbalanced delimiters).
+    """
+
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, cell_index: int):
+        if nbgrader_utils.is_grade(cell) and not nbgrader_utils.is_solution(cell):
+            self._remove_hidden_test_region(cell)
+        return cell, resources
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading submissions
+# ---------------------------------------------------------------------------------------------
+
+
+def _notebook_order() -> dict[str, int]:
+    """Position of each grade_id in the assignment (the gradebook stores cells unordered)."""
+    names = [SETUP_CELL_ID]
+    for exercise in EXERCISES:
+        names += [exercise.solution_cell_id, exercise.test_cell_id]
+    return {name: index for index, name in enumerate(names)}
+
+
+def unreadable_stub(gradebook: Gradebook, notebook_id: str, assignment_id: str, reason: str):
+    """A notebook standing in for an unreadable submission: the assignment's cells as recorded in
+    the gradebook (solution cells empty), flagged so that TrustedGrade scores it 0 with ``reason``.
+    """
+    notebook = gradebook.find_notebook(notebook_id, assignment_id)
+    points = {cell.name: cell.max_score for cell in notebook.grade_cells}
+    solutions = {cell.name for cell in notebook.solution_cells}
+    order = _notebook_order()
+    cells = []
+    for source_cell in sorted(notebook.source_cells, key=lambda c: order.get(c.name, len(order))):
+        metadata = {
+            "grade": source_cell.name in points,
+            "grade_id": source_cell.name,
+            "locked": source_cell.locked,
+            "schema_version": 3,
+            "solution": source_cell.name in solutions,
+        }
+        if source_cell.name in points:
+            metadata["points"] = points[source_cell.name]
+        source = "" if source_cell.name in solutions else source_cell.source
+        if source_cell.cell_type == "code":
+            cell = nbformat.v4.new_code_cell(source, metadata={"nbgrader": metadata})
+        else:
+            cell = nbformat.v4.new_markdown_cell(source, metadata={"nbgrader": metadata})
+        cells.append(cell)
+    stub = nbformat.v4.new_notebook(cells=cells)
+    stub.metadata[UNREADABLE_KEY] = reason
+    return stub
+
+
+def unreadable_reason(filename: str, error: Exception) -> str:
+    """What to tell a student whose file could not be read (no traceback, no paths)."""
+    size = os.path.getsize(filename) if os.path.exists(filename) else 0
+    if size == 0:
+        return "the submitted file is empty (0 bytes); submit the saved notebook"
+    kind = type(error).__name__
+    return f"the submitted file is not a readable Jupyter notebook ({kind}); submit the .ipynb"
+
+
+# What nbformat.read raises on a file that is not a notebook: NotJSONError and JSONDecodeError
+# are ValueErrors; a JSON document of the wrong shape gives KeyError or TypeError.
+NOT_A_NOTEBOOK = (ValueError, KeyError, TypeError, AttributeError)
+
+
+class SubmissionReader(NotebookExporter):
+    """NotebookExporter for ``Autograde``: an unreadable submission becomes a 0-graded stub.
+
+    nbgrader would log a traceback, leave the gradebook row without a score and give the student
+    no feedback page; the stub goes through the same pipeline as every other submission, so the
+    student's feedback says what was wrong and the gradebook says 0.
+    """
+
+    def from_file(self, file_stream, resources: dict | None = None, **kw):
+        try:
+            nb = nbformat.read(file_stream, as_version=4)
+        except NOT_A_NOTEBOOK as error:
+            if resources is None or "nbgrader" not in resources:
+                raise
+            reason = unreadable_reason(file_stream.name, error)
+            self.log.warning("Unreadable submission %s: %s", file_stream.name, reason)
+            info = resources["nbgrader"]
+            with Gradebook(info["db_url"]) as gradebook:
+                nb = unreadable_stub(gradebook, info["notebook"], info["assignment"], reason)
+        return self.from_notebook_node(nb, resources=resources, **kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# Export
+# ---------------------------------------------------------------------------------------------
+
+STANDARD_COLUMNS = (
+    "assignment",
+    "duedate",
+    "timestamp",
+    "student_id",
+    "last_name",
+    "first_name",
+    "email",
+    "raw_score",
+    "late_submission_penalty",
+    "score",
+    "max_score",
+)
+PART_COLUMNS = tuple(f"{part}_{what}" for part in PARTS for what in ("score", "max"))
+
+
+def part_scores(submission) -> dict[str, float]:
+    """{part: points} of one SubmittedAssignment, summed over its exercises' test cells
+    (a grader's manual score, where given, counts instead of the autograder's)."""
+    scores = dict.fromkeys(PARTS, 0.0)
+    for notebook in submission.notebooks:
+        for grade in notebook.grades:
+            exercise = _EXERCISE_BY_TEST_CELL.get(grade.name)
+            if exercise is not None:
+                scores[exercise.part] += grade.score
+    return {part: round(score, 2) for part, score in scores.items()}
+
+
+def export_rows(gradebook: Gradebook, assignments=(), students=()) -> list[dict[str, str]]:
+    """One row per (assignment, student): nbgrader's CSV columns, then ``forward_score``,
+    ``forward_max``, ``backward_score``, ``backward_max`` (empty for other assignments).
+
+    The late penalty applies to ``score`` only, as in nbgrader; the part columns are raw points.
+    """
+    rows = []
+    for assignment in gradebook.assignments:
+        if assignments and assignment.name not in assignments:
+            continue
+        for student in gradebook.students:
+            if students and student.id not in students:
+                continue
+            row = {
+                "assignment": assignment.name,
+                "duedate": assignment.duedate,
+                "student_id": student.id,
+                "last_name": student.last_name,
+                "first_name": student.first_name,
+                "email": student.email,
+                "max_score": assignment.max_score,
+            }
+            ours = assignment.name == ASSIGNMENT_ID
+            try:
+                submission = gradebook.find_submission(assignment.name, student.id)
+            except MissingEntry:
+                row.update(timestamp="", raw_score=0.0, late_submission_penalty=0.0, score=0.0)
+                parts = dict.fromkeys(PARTS, 0.0)
+            else:
+                penalty = submission.late_submission_penalty or 0.0
+                row.update(
+                    timestamp=submission.timestamp,
+                    raw_score=submission.score,
+                    late_submission_penalty=penalty,
+                    score=max(0.0, submission.score - penalty),
+                )
+                parts = part_scores(submission) if ours else {}
+            for part in PARTS:
+                row[f"{part}_score"] = parts.get(part, "") if ours else ""
+                row[f"{part}_max"] = part_points(part) if ours else ""
+            rows.append({key: "" if value is None else str(value) for key, value in row.items()})
+    return rows
+
+
+class PartsCsvExport(ExportPlugin):
+    """``nbgrader export``: nbgrader's CSV columns plus per-part scores, properly CSV-quoted.
+
+    An instructor who counts only the graded forward part reads ``forward_score`` (out of
+    ``forward_max`` = 100); ``score`` is nbgrader's total over every autograder cell (140).
+    """
+
+    def export(self, gradebook: Gradebook) -> None:
+        destination = self.to or "grades.csv"
+        rows = export_rows(
+            gradebook,
+            assignments=[str(name) for name in self.assignment],
+            students=[str(name) for name in self.student],
+        )
+        self.log.info("Exporting grades to %s", destination)
+        with open(destination, "w", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=STANDARD_COLUMNS + PART_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
