@@ -1,0 +1,92 @@
+"""nbgrader configuration of the course: run nbgrader commands from this folder (course/)."""
+
+# ruff: noqa: F821  (nbgrader execs this file with `c`, the traitlets Config, already defined)
+
+from pathlib import Path
+
+COURSE_ROOT = Path(__file__).resolve().parent
+
+# The course, its gradebook (course/gradebook.db, not committed) and its one assignment, whose
+# master source is source/cnn_step_by_step/assignment.ipynb. The assignment id must equal
+# grader.exercises.ASSIGNMENT_ID.
+c.CourseDirectory.course_id = "cnn_step_by_step"
+c.CourseDirectory.root = str(COURSE_ROOT)  # absolute: the paths don't depend on the cwd
+c.CourseDirectory.db_url = f"sqlite:///{COURSE_ROOT / 'gradebook.db'}"
+c.CourseDirectory.db_assignments = [dict(name="cnn_step_by_step")]
+
+# The repository's generator (`make notebooks` = python -m authoring.notebooks) runs the same
+# nbgrader converters with the same settings on a private copy of the master source, and writes
+# the student notebook to ../assignment.ipynb and the solution to ../solutions/assignment.ipynb.
+# `nbgrader generate_assignment cnn_step_by_step --force` run here gives the same student notebook
+# in release/cnn_step_by_step/ (tests/test_notebooks.py checks that).
+
+# Autograding settings are added below this line.
+
+# --- Autograding through the trusted grader (owner: grader/nbgrader_plugin.py) -----------------
+# nbgrader's default autograde starts a Jupyter kernel and runs the submission in it, then trusts
+# the test cells' outputs; code in that kernel can forge them. Here no kernel is started: the
+# trusted grader runs the solution code in a bubblewrap sandbox and computes each verdict in
+# nbgrader's own process, and nbgrader records the verdicts as usual.
+#
+# Every class below is named by its import path, so this file imports nothing that can fail:
+# nbgrader ignores a config file that raises, and would then autograde with its kernel.
+
+import sys  # noqa: E402
+
+# nbgrader imports the grader by name: put the repository that holds grader/ on the path when
+# nbgrader runs from course/ or from a copy of it inside the repository (demo/course). A copy
+# elsewhere needs PYTHONPATH=<repository>; without it every submission fails (and scores nothing).
+for _folder in COURSE_ROOT.parents:
+    if (_folder / "grader" / "__init__.py").is_file():
+        sys.path.insert(0, str(_folder))
+        break
+
+# nbgrader's first pass over a submission ("sanitize"), unchanged from nbgrader 0.9.6, listed so
+# the whole pipeline reads in one place.
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",  # the student's own outputs count for nothing
+    "nbgrader.preprocessors.DeduplicateIds",  # a duplicated cell keeps its grade_id once
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    # NB: must come after DeduplicateIds: it restores each locked cell (setup, test cells) and
+    # its points from the gradebook by grade_id.
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",  # NB: last: validates what the others left
+]
+# A deleted test cell is put back (with a note saying so), so it is graded like any other:
+# its verdict depends only on the solution code. (nbgrader's default leaves it out, and the
+# exercise silently scores 0 with "needs manual grade".)
+c.OverwriteCells.add_missing_cells = True
+
+# The second pass ("autograde"): nbgrader's list with its kernel step, Execute, replaced.
+c.Autograde.autograde_preprocessors = [
+    # Grades the sanitized notebook in the sandbox; writes each test cell's verdict as its outputs.
+    "grader.nbgrader_plugin.TrustedGrade",
+    # NB: after TrustedGrade, which needs nothing from them: removes any hidden-test region that
+    # OverwriteCells restored into a test cell, before anything is saved or shown.
+    "grader.nbgrader_plugin.HideTestCode",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",  # disabled unless configured, as usual
+    "nbgrader.preprocessors.LimitOutput",
+    # NB: must come after TrustedGrade: it reads the verdict outputs (partial credit = the points
+    # in the execute_result) into the gradebook.
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",  # NB: after SaveAutoGrades: uses its scores
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+# Run the student's code in bubblewrap. False is for the grader's own development only.
+c.TrustedGrade.sandbox = True
+# An empty or non-notebook file is graded 0 with the reason in its feedback, like any submission.
+c.Autograde.exporter_class = "grader.nbgrader_plugin.SubmissionReader"
+
+# Feedback pages: nbgrader's list, plus the same hidden-test filter for notebooks autograded by an
+# older configuration. NB: HideTestCode must come before the HTML is rendered (it is, as a
+# preprocessor); GetGrades first, as in nbgrader.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "grader.nbgrader_plugin.HideTestCode",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+
+# `nbgrader export`: nbgrader's CSV columns plus forward_score/forward_max (100) and
+# backward_score/backward_max (40), so the optional backward part can be counted or not.
+c.ExportApp.plugin_class = "grader.nbgrader_plugin.PartsCsvExport"
