@@ -1,0 +1,1 @@
+"""Instructor tools that build the assignment's artefacts."""

@@ -1,0 +1,524 @@
+"""The hidden checks of each exercise (which calls to make) and their judging against the reference.
+
+Scoring rule. Each exercise has a few named checks ("output shape", "pad = 0", "cache", ...);
+a check passes only if every one of its cases passes, and the exercise scores
+``points x (checks passed / checks)`` (``grader.verdict.exercise_score``). So one mistake costs
+the checks it breaks, not the whole exercise.
+
+Cases. A check holds the public cases that fit it (``hidden=False``, the very inputs students
+see in ``public_tests_data.npz``) and fresh cases drawn from ``np.random.default_rng`` seeded
+by ``(seed, exercise index)``: random sizes within each check's constraints plus the edge cases
+(pad = 0, uneven strides, stride > f, f = 1, f equal to the input size, m = 1, n_C = 1,
+non-square). Every check has at least one hidden case, so passing cannot come from memorising
+public outputs. Pooling and mask inputs hold distinct values (no ties for the maximum). Sizes
+stay small: a loop implementation runs a whole exercise well under a second.
+
+What a check compares depends on its name (``ASPECTS``): "output shape" compares structure
+only (None, type, tuple length, shape, scalar-ness, dtype); "cache" compares the cache;
+"inputs unchanged" compares the arguments after the call with those before it (and needs a
+well-formed output); "dA_prev" / "dW" / "db" compare one output of conv_backward; every other
+check compares the main output(s), structure then values, with ``public_tests``' tolerances
+(rtol=1e-7, atol=1e-9). Comparisons never trust the returned objects: only exact ``np.ndarray``,
+tuple/list, dict and builtin number types are accepted, and NaN equals nothing.
+
+Hints come from ``public_tests.diagnose`` (the same diagnosis the public tests print) after a
+short structural sentence; neither quotes hidden inputs, expected values or code.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+import public_tests
+from grader import reference
+from grader.calls import Call, Outcome
+from grader.exercises import EXERCISE_NAMES
+from grader.verdict import CheckVerdict
+
+ASPECTS = {
+    "output shape": "structure",
+    "output shapes": "structure",
+    "returns a scalar": "structure",
+    "cache": "cache",
+    "inputs unchanged": "unchanged",
+    "dA_prev": "dA_prev",
+    "dW": "dW",
+    "db": "db",
+}  # every other check name: "values"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of the student's function, with the tags of ``public_tests`` and whether the
+    student has seen it (public) or not (fresh seeded and edge cases)."""
+
+    call: Call
+    tags: frozenset[str]
+    hidden: bool
+
+
+@dataclass(frozen=True)
+class Check:
+    """A named, student-facing check; it passes only if all its cases pass."""
+
+    name: str
+    cases: tuple[Case, ...]
+
+
+def describe_rule() -> str:
+    """The scoring rule, in one sentence for reports and the README."""
+    return (
+        "Each exercise scores points x (checks passed / checks); a check passes only if all of"
+        " its cases pass (public cases and fresh hidden ones, compared with the reference)."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Tags (vocabulary documented in public_tests).
+
+
+def _window_tags(n_H: int, n_W: int, f: int, pad: int, stride: int) -> set[str]:
+    tags = {"stride=1" if stride == 1 else "stride>1"}
+    if (n_H - f + 2 * pad) % stride or (n_W - f + 2 * pad) % stride:
+        tags.add("uneven")
+    if stride > f:
+        tags.add("stride>f")
+    elif stride < f:
+        tags.add("overlap")
+    if f == 1:
+        tags.add("f=1")
+    if f == n_H + 2 * pad or f == n_W + 2 * pad:
+        tags.add("f=n")
+    if n_H != n_W:
+        tags.add("non-square")
+    return tags
+
+
+def _batch_tags(shape: tuple[int, ...]) -> set[str]:
+    return {"m=1" if shape[0] == 1 else "m>1"}
+
+
+def case_tags(exercise: str, args: tuple) -> frozenset[str]:
+    """The tags of one call of ``exercise`` with positional ``args``."""
+    tags: set[str] = set()
+    if exercise == "zero_pad":
+        X, pad = args
+        tags |= {"pad=0" if pad == 0 else "pad>0"} | _batch_tags(X.shape)
+        tags |= {"non-square"} if X.shape[1] != X.shape[2] else set()
+        tags |= {"n_C=1"} if X.shape[3] == 1 else set()
+    elif exercise == "conv_single_step":
+        a_slice_prev = args[0]
+        tags |= {"f=1"} if a_slice_prev.shape[0] == 1 else set()
+        tags |= {"n_C=1"} if a_slice_prev.shape[2] == 1 else set()
+        tags |= {"non-square"} if a_slice_prev.shape[0] != a_slice_prev.shape[1] else set()
+    elif exercise in ("conv_forward", "conv_backward"):
+        A_prev, W, _, hparameters = args if exercise == "conv_forward" else args[1]
+        pad, stride = hparameters["pad"], hparameters["stride"]
+        tags |= {"pad=0" if pad == 0 else "pad>0"} | _batch_tags(A_prev.shape)
+        tags |= _window_tags(A_prev.shape[1], A_prev.shape[2], W.shape[0], pad, stride)
+        tags |= {"n_C=1"} if A_prev.shape[3] == 1 and W.shape[3] == 1 else set()
+    elif exercise in ("pool_forward", "pool_backward"):
+        A_prev, hparameters = args[:2] if exercise == "pool_forward" else args[1]
+        mode = args[2] if len(args) > 2 else "max"
+        tags |= {f"mode={mode}"} | _batch_tags(A_prev.shape)
+        tags |= _window_tags(
+            A_prev.shape[1], A_prev.shape[2], hparameters["f"], 0, hparameters["stride"]
+        )
+        tags |= {"n_C=1"} if A_prev.shape[3] == 1 else set()
+    elif exercise == "create_mask_from_window":
+        (x,) = args
+        tags |= {"non-square"} if x.shape[0] != x.shape[1] else set()
+        tags |= {"f=1"} if x.size == 1 else set()
+    elif exercise == "distribute_value":
+        n_H, n_W = args[1]
+        tags |= {"non-square"} if n_H != n_W else set()
+        tags |= {"f=1"} if n_H == n_W == 1 else set()
+    else:
+        raise KeyError(f"unknown exercise {exercise!r}")
+    return frozenset(tags)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs.
+
+
+def distinct_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Standard normal values, all distinct (so no window has two maxima)."""
+    while True:
+        values = rng.standard_normal(shape)
+        if np.unique(values).size == values.size:
+            return values
+
+
+def conv_args(rng, m, n_H, n_W, n_C_prev, f, n_C, pad, stride) -> tuple:
+    """(A_prev, W, b, hparameters) for conv_forward."""
+    A_prev = rng.standard_normal((m, n_H, n_W, n_C_prev))
+    W = rng.standard_normal((f, f, n_C_prev, n_C))
+    b = rng.standard_normal((1, 1, 1, n_C))
+    return A_prev, W, b, {"stride": stride, "pad": pad}
+
+
+def conv_backward_args(rng, m, n_H, n_W, n_C_prev, f, n_C, pad, stride) -> tuple:
+    """(dZ, cache) for conv_backward with a random upstream gradient of the right shape."""
+    cache = conv_args(rng, m, n_H, n_W, n_C_prev, f, n_C, pad, stride)
+    n_H_out = reference.output_size(n_H, f, pad, stride)
+    n_W_out = reference.output_size(n_W, f, pad, stride)
+    return rng.standard_normal((m, n_H_out, n_W_out, n_C)), cache
+
+
+def pool_args(rng, m, n_H, n_W, n_C, f, stride) -> tuple:
+    """(A_prev, hparameters) for pool_forward, without ties."""
+    return distinct_normal(rng, (m, n_H, n_W, n_C)), {"stride": stride, "f": f}
+
+
+def pool_backward_args(rng, m, n_H, n_W, n_C, f, stride) -> tuple:
+    """(dA, cache) for pool_backward, without ties in A_prev."""
+    cache = pool_args(rng, m, n_H, n_W, n_C, f, stride)
+    n_out = (reference.output_size(n_H, f, 0, stride), reference.output_size(n_W, f, 0, stride))
+    return rng.standard_normal((m, *n_out, n_C)), cache
+
+
+def _pick(rng, low: int, high: int) -> int:
+    """A random int in [low, high]."""
+    return int(rng.integers(low, high + 1))
+
+
+def _random_conv(rng, **fixed) -> dict:
+    """Sizes of a small convolution; ``fixed`` overrides any of them. f fits the padded input."""
+    sizes = {
+        "m": _pick(rng, 2, 3),
+        "n_H": _pick(rng, 4, 7),
+        "n_W": _pick(rng, 4, 8),
+        "n_C_prev": _pick(rng, 2, 3),
+        "f": _pick(rng, 2, 3),
+        "n_C": _pick(rng, 2, 4),
+        "pad": _pick(rng, 1, 2),
+        "stride": _pick(rng, 1, 2),
+    }
+    sizes.update(fixed)
+    return sizes
+
+
+def _random_pool(rng, **fixed) -> dict:
+    sizes = {
+        "m": _pick(rng, 2, 3),
+        "n_H": _pick(rng, 4, 7),
+        "n_W": _pick(rng, 4, 8),
+        "n_C": _pick(rng, 2, 3),
+        "f": _pick(rng, 2, 3),
+        "stride": _pick(rng, 1, 2),
+    }
+    sizes.update(fixed)
+    return sizes
+
+
+def _uneven(rng, f: int, pad: int, stride: int, low=4, high=9) -> int:
+    """A size n in [low, high] with (n - f + 2 * pad) not a multiple of stride."""
+    choices = [n for n in range(low, high + 1) if (n - f + 2 * pad) % stride and n + 2 * pad >= f]
+    return int(rng.choice(choices))
+
+
+# ---------------------------------------------------------------------------------------------
+# The checks of each exercise: (check name, [(hidden args), ...], [public labels]).
+
+
+def _zero_pad_plan(rng) -> list[tuple[str, list[tuple], list[str]]]:
+    def X(m, n_H, n_W, n_C):
+        return rng.standard_normal((m, n_H, n_W, n_C))
+
+    return [
+        ("output shape", [(X(2, 3, 5, 2), 2), (X(1, 4, 4, 3), 0)], ["all"]),
+        ("values", [(X(3, 4, 4, 2), _pick(rng, 1, 3)), (X(2, 2, 3, 1), 1)], ["all"]),
+        ("pad = 0", [(X(2, 3, 4, 2), 0)], ["pad=0"]),
+        ("non-square input", [(X(2, _pick(rng, 2, 3), _pick(rng, 4, 6), 3), 2)], ["non-square"]),
+        ("integer input", [(rng.integers(-9, 10, size=(2, 3, 3, 2)), 2)], ["integer"]),
+        ("inputs unchanged", [(X(2, 3, 3, 2), 1)], []),
+    ]
+
+
+def _conv_single_step_plan(rng):
+    def window(f, n_C):
+        return (
+            rng.standard_normal((f, f, n_C)),
+            rng.standard_normal((f, f, n_C)),
+            rng.standard_normal((1, 1, 1)),
+        )
+
+    return [
+        ("returns a scalar", [window(3, 2)], ["all"]),
+        ("values", [window(_pick(rng, 2, 5), _pick(rng, 2, 4)) for _ in range(3)], ["all"]),
+        ("one channel", [window(3, 1)], ["n_C=1"]),
+        ("1 x 1 window", [window(1, 3)], ["f=1"]),
+        ("inputs unchanged", [window(2, 3)], []),
+    ]
+
+
+def _conv_forward_plan(rng):
+    def conv(**fixed):
+        return conv_args(rng, **_random_conv(rng, **fixed))
+
+    general = conv(pad=1, stride=1)
+    A_prev, W, b, hparameters = general
+    flipped = (A_prev, W[::-1, ::-1].copy(), b, dict(hparameters))  # shows a flipped kernel
+    f = _pick(rng, 2, 3)
+    return [
+        ("output shape", [conv(), conv(stride=2, n_H=_uneven(rng, 3, 1, 2), f=3, pad=1)],
+         ["all"]),
+        ("values", [general, flipped, conv()], ["seed-like", "flipped kernel"]),
+        ("padding", [conv(pad=_pick(rng, 1, 3), stride=1), conv(pad=2, stride=2)], ["pad>0"]),
+        ("pad = 0", [conv(pad=0, stride=1), conv(pad=0, stride=2)], ["pad=0"]),
+        ("stride", [conv(stride=2, f=3, pad=1, n_H=_uneven(rng, 3, 1, 2)),
+                    conv(stride=3, f=2, pad=0, n_H=_pick(rng, 5, 8), n_W=_pick(rng, 5, 8))],
+         ["stride>1"]),
+        ("non-square input", [conv(n_H=_pick(rng, 3, 4), n_W=_pick(rng, 6, 8))], ["non-square"]),
+        ("several examples", [conv(m=_pick(rng, 3, 4))], ["m>1"]),
+        ("edge cases", [conv(f=1, pad=0, stride=1), conv(m=1, n_C_prev=1, n_C=1),
+                        conv(n_H=f, n_W=f, f=f, pad=0, stride=1), conv(n_H=3, n_W=4, f=5, pad=1)],
+         ["f=1", "f=n", "n_C=1"]),
+        ("cache", [conv()], ["seed-like"]),
+        ("inputs unchanged", [conv()], ["seed-like"]),
+    ]  # fmt: skip
+
+
+def _both_modes(args_list: list[tuple]) -> list[tuple]:
+    return [(*args, mode) for args in args_list for mode in ("max", "average")]
+
+
+def _pool_forward_plan(rng):
+    def pool(**fixed):
+        return pool_args(rng, **_random_pool(rng, **fixed))
+
+    shared = [pool(), pool(f=3, stride=2, n_H=_uneven(rng, 3, 0, 2))]
+    return [
+        ("output shape", _both_modes([pool(stride=2, n_H=_uneven(rng, 2, 0, 2), f=2)]),
+         ["all"]),
+        ("max pooling", [(*args, "max") for args in shared], ["mode=max"]),
+        ("average pooling", [(*args, "average") for args in shared], ["mode=average"]),
+        ("stride", _both_modes([pool(stride=2, f=3, n_H=_uneven(rng, 3, 0, 2)),
+                                pool(stride=3, f=2, n_H=_pick(rng, 5, 8))]), ["stride>1"]),
+        ("overlapping windows", _both_modes([pool(f=3, stride=1)]), ["overlap"]),
+        ("non-square input", _both_modes([pool(n_H=_pick(rng, 3, 4), n_W=_pick(rng, 6, 8))]),
+         ["non-square"]),
+        ("several examples", _both_modes([pool(m=_pick(rng, 3, 4))]), ["m>1"]),
+        ("edge cases", _both_modes([pool(f=1, stride=1), pool(n_H=3, n_W=3, f=3, stride=1),
+                                    pool(m=1, n_C=1)]), ["f=1", "f=n"]),
+        ("default mode is max", [pool()], ["default mode"]),
+        ("cache", [(*pool(), "average")], ["all"]),
+        ("inputs unchanged", _both_modes([pool()]), []),
+    ]  # fmt: skip
+
+
+def _conv_backward_plan(rng):
+    def grad(**fixed):
+        return conv_backward_args(rng, **_random_conv(rng, **fixed))
+
+    return [
+        ("output shapes", [grad()], ["all"]),
+        ("dA_prev", [grad(), grad(stride=2, pad=1)], ["seed-like"]),
+        ("dW", [grad(), grad(stride=2, pad=1)], ["seed-like"]),
+        ("db", [grad()], ["seed-like"]),
+        ("pad = 0", [grad(pad=0, stride=1), grad(pad=0, stride=2)], ["pad=0"]),
+        ("stride", [grad(stride=2, f=3, pad=1, n_H=_uneven(rng, 3, 1, 2)),
+                    grad(stride=3, f=2, pad=1, n_H=_pick(rng, 5, 7))], ["stride>1"]),
+        ("overlapping windows", [grad(f=3, stride=1)], ["overlap"]),
+        ("non-square input", [grad(n_H=_pick(rng, 3, 4), n_W=_pick(rng, 6, 8))], ["non-square"]),
+        ("several examples", [grad(m=_pick(rng, 3, 4))], ["m>1"]),
+        ("edge cases", [grad(f=1, pad=0, stride=1), grad(m=1, n_C_prev=1, n_C=1),
+                        grad(n_H=3, n_W=3, f=3, pad=0, stride=1)], ["f=1", "n_C=1"]),
+        ("inputs unchanged", [grad()], ["seed-like"]),
+    ]  # fmt: skip
+
+
+def _mask_plan(rng):
+    def window(n_H, n_W, shift=0.0):
+        return (distinct_normal(rng, (n_H, n_W)) + shift,)
+
+    return [
+        ("output shape", [window(3, 3), window(2, 4)], ["all"]),
+        ("values", [window(_pick(rng, 2, 4), _pick(rng, 2, 4)) for _ in range(3)], ["all"]),
+        ("non-square window", [window(2, 3), window(4, 2)], ["non-square"]),
+        ("negative values", [window(3, 3, shift=-10.0)], ["negative"]),
+        ("inputs unchanged", [window(3, 3)], []),
+    ]
+
+
+def _distribute_plan(rng):
+    def value():
+        return float(np.round(rng.standard_normal() * 4, 6))
+
+    return [
+        ("output shape", [(value(), (3, 3)), (value(), (2, 5))], ["all"]),
+        ("values", [(value(), (_pick(rng, 1, 4), _pick(rng, 1, 4))) for _ in range(3)], ["all"]),
+        ("non-square shape", [(value(), (_pick(rng, 1, 2), _pick(rng, 3, 5)))], ["non-square"]),
+        ("integer dz", [(_pick(rng, 1, 9), (2, 2)), (_pick(rng, 2, 9), (3, 2))], ["integer"]),
+    ]
+
+
+def _pool_backward_plan(rng):
+    def grad(**fixed):
+        return pool_backward_args(rng, **_random_pool(rng, **fixed))
+
+    shared = [grad(), grad(f=2, stride=2)]
+    return [
+        ("output shape", _both_modes([grad()]), ["all"]),
+        ("max mode", [(*args, "max") for args in shared], ["mode=max"]),
+        ("average mode", [(*args, "average") for args in shared], ["mode=average"]),
+        ("overlapping windows", _both_modes([grad(f=3, stride=1), grad(f=3, stride=2)]),
+         ["overlap"]),
+        ("stride", _both_modes([grad(f=2, stride=3, n_H=_pick(rng, 5, 8))]), ["stride>1"]),
+        ("non-square input", _both_modes([grad(n_H=_pick(rng, 3, 4), n_W=_pick(rng, 6, 8))]),
+         ["non-square"]),
+        ("several examples", _both_modes([grad(m=_pick(rng, 3, 4))]), ["m>1"]),
+        ("edge cases", _both_modes([grad(f=1, stride=1), grad(n_H=3, n_W=3, f=3, stride=1),
+                                    grad(m=1, n_C=1)]), ["f=1", "f=n"]),
+        ("default mode is max", [grad()], ["default mode"]),
+        ("inputs unchanged", _both_modes([grad()]), []),
+    ]  # fmt: skip
+
+
+_PLANS = {
+    "zero_pad": _zero_pad_plan,
+    "conv_single_step": _conv_single_step_plan,
+    "conv_forward": _conv_forward_plan,
+    "pool_forward": _pool_forward_plan,
+    "conv_backward": _conv_backward_plan,
+    "create_mask_from_window": _mask_plan,
+    "distribute_value": _distribute_plan,
+    "pool_backward": _pool_backward_plan,
+}
+
+
+def _public_selection(cases: Sequence[public_tests.PublicCase], selectors: list[str]):
+    """Public cases matching any selector: "all", a tag, or a word in the case's label."""
+    chosen = []
+    for case in cases:
+        if any(
+            selector == "all" or selector in case.tags or selector in case.label
+            for selector in selectors
+        ):
+            chosen.append(case)
+    return chosen
+
+
+def hidden_checks(exercise: str, seed: int) -> tuple[Check, ...]:
+    """The checks of ``exercise`` for this seed (deterministic in (exercise, seed))."""
+    if exercise not in _PLANS:
+        raise KeyError(f"unknown exercise {exercise!r}")
+    rng = np.random.default_rng([int(seed), EXERCISE_NAMES.index(exercise)])
+    public = public_tests.public_cases(exercise)
+    checks = []
+    for name, hidden_args, selectors in _PLANS[exercise](rng):
+        cases = [
+            Case(Call(tuple(case.args)), case.tags, hidden=False)
+            for case in _public_selection(public, selectors)
+        ]
+        cases += [
+            Case(Call(tuple(args)), case_tags(exercise, tuple(args)), hidden=True)
+            for args in hidden_args
+        ]
+        checks.append(Check(name, tuple(cases)))
+    return tuple(checks)
+
+
+# ---------------------------------------------------------------------------------------------
+# Judging.
+
+_REFERENCE = {name: getattr(reference, name) for name in EXERCISE_NAMES}
+
+
+def expected_output(exercise: str, args: tuple):
+    """What the reference returns for ``args`` (called on a copy; the cache holds ``args``)."""
+    result = _REFERENCE[exercise](*copy.deepcopy(args))
+    if exercise in ("conv_forward", "pool_forward"):
+        return result[0], tuple(args[:4] if exercise == "conv_forward" else args[:2])
+    return result
+
+
+def _returned(outcome: Outcome):
+    if type(outcome) is not Outcome:
+        return public_tests.Raised("crashed: no outcome")
+    if outcome.error is not None:
+        return public_tests.Raised(str(outcome.error))
+    return outcome.returned
+
+
+def _aspect_mismatch(exercise, aspect, args, got, expected, outcome):
+    if aspect == "unchanged":
+        mismatch = public_tests.compare_output(exercise, args, got, expected, "structure")
+        if mismatch is not None:
+            return mismatch
+        if outcome.args_after is None:
+            text = "the inputs could not be checked after the call (a grader problem)"
+            return public_tests.Mismatch("inputs", "modified", text, text)
+        return public_tests.modified_inputs(exercise, args, tuple(outcome.args_after))
+    return public_tests.compare_output(exercise, args, got, expected, aspect)
+
+
+def judge(
+    exercise: str, checks: tuple[Check, ...], outcomes: Sequence[Sequence[Outcome]]
+) -> tuple[CheckVerdict, ...]:
+    """One CheckVerdict per check; ``outcomes[k][j]`` is what ``checks[k].cases[j]`` gave."""
+    if len(outcomes) != len(checks) or any(
+        len(check_outcomes) != len(check.cases)
+        for check, check_outcomes in zip(checks, outcomes, strict=True)
+    ):
+        raise ValueError("outcomes must match checks case by case")
+    judged = []  # per check: [(CaseResult, Mismatch | None)]
+    for check, check_outcomes in zip(checks, outcomes, strict=True):
+        aspect = ASPECTS.get(check.name, "values")
+        rows = []
+        for case, outcome in zip(check.cases, check_outcomes, strict=True):
+            args = case.call.args
+            expected = expected_output(exercise, args)
+            got = _returned(outcome)
+            try:
+                values = public_tests.compare_output(exercise, args, got, expected, "values")
+                mismatch = (
+                    values
+                    if aspect == "values"
+                    else _aspect_mismatch(exercise, aspect, args, got, expected, outcome)
+                )
+            except Exception:  # untrusted data that defeats the comparison fails the case
+                text = "the returned value could not be checked"
+                values = mismatch = public_tests.Mismatch("output", "type", text, text)
+            rows.append(
+                (public_tests.CaseResult(case.tags, args, got, expected, values is None), mismatch)
+            )
+        judged.append((check, aspect, rows))
+
+    all_results = [result for _, _, rows in judged for result, _ in rows]
+    verdicts = []
+    for check, aspect, rows in judged:
+        failed = [mismatch for _, mismatch in rows if mismatch is not None]
+        if not failed:
+            verdicts.append(CheckVerdict(check.name, True, None))
+            continue
+        verdicts.append(
+            CheckVerdict(
+                check.name, False, _hint(exercise, aspect, rows, failed[0], judged, all_results)
+            )
+        )
+    return tuple(verdicts)
+
+
+def _hint(exercise, aspect, rows, mismatch, judged, all_results) -> str:
+    """The structural sentence of the first failure, then the diagnosis when there is one."""
+    summary = mismatch.summary
+    if aspect in ("cache", "unchanged") or mismatch.kind in ("modified", "cache"):
+        return summary
+    own = [result for result, _ in rows]
+    own_ids = {id(result) for result in own}
+    others = [
+        result
+        for _, _, other_rows in judged
+        for result, _ in other_rows
+        if result.passed and id(result) not in own_ids
+    ]
+    diagnosis = public_tests.diagnose(exercise, own + others) or public_tests.diagnose(
+        exercise, all_results
+    )
+    return f"{summary}. Hint: {diagnosis}" if diagnosis else summary
