@@ -163,6 +163,10 @@ class Raised:
     error: str
 
 
+# Mismatches whose own sentence says everything: no diagnosis is added to them.
+QUIET_KINDS = frozenset({"none", "dtype", "cache", "modified"})
+
+
 @dataclass(frozen=True)
 class Mismatch:
     """Why a returned value is not accepted.
@@ -300,7 +304,7 @@ def compare_array(
         "values",
         f"{what} has the right shape but wrong values",
         f"{what} has the right shape but wrong values: {wrong} of {got.size} entries differ; at"
-        f" index {worst_index} got {got[worst]!r}, expected {expected[worst]!r}"
+        f" index {worst_index} got {got[worst].item()!r}, expected {expected[worst].item()!r}"
         f" (tolerance rtol={RTOL:g}, atol={ATOL:g})",
     )
 
@@ -406,7 +410,7 @@ def _unwrap_tuple(exercise: str, got, length: int, names: str) -> Mismatch | Non
     return None
 
 
-def _compare_cache(exercise: str, cache, expected_cache: tuple) -> Mismatch | None:
+def _compare_cache(exercise: str, cache, expected_cache: tuple, output=None) -> Mismatch | None:
     names = _CACHE_NAMES[exercise]
     shown = f"({', '.join(names)})"
     if type(cache) not in (tuple, list):
@@ -420,6 +424,9 @@ def _compare_cache(exercise: str, cache, expected_cache: tuple) -> Mismatch | No
             continue
         if any(_plain_equal(item, other) for other in expected_cache if other is not wanted):
             text = f"cache items are in the wrong order; expected {shown}"
+        elif output is not None and _plain_equal(item, output):
+            text = f"cache[{index}] is the layer's output; the backward pass needs the input"
+            text += f" {name}: cache = {shown}"
         elif name == "A_prev" and type(item) is np.ndarray and item.shape != wanted.shape:
             text = (
                 f"cache[0] has a different shape from A_prev (the padded input?); store A_prev"
@@ -440,6 +447,8 @@ def compare_output(exercise: str, args: tuple, got, expected, aspect: str = "val
               "cache": the cache of conv_forward / pool_forward (None for other exercises);
               "dA_prev", "dW", "db": one output of conv_backward, structure and values
     """
+    if isinstance(got, Raised):
+        return _raised_mismatch(exercise, got)
     values = aspect != "structure"
     if exercise == "conv_single_step":
         return None if aspect == "cache" else compare_scalar("Z", got, expected, values)
@@ -449,7 +458,7 @@ def compare_output(exercise: str, args: tuple, got, expected, aspect: str = "val
         if mismatch is not None:
             return mismatch
         if aspect == "cache":
-            return _compare_cache(exercise, got[1], expected[1])
+            return _compare_cache(exercise, got[1], expected[1], output=got[0])
         what = "Z" if exercise == "conv_forward" else "A"
         return compare_array(
             f"{exercise}(...)[0] ({what})", got[0], expected[0], "float",
@@ -533,11 +542,12 @@ def _close(a, b) -> bool:
 
 
 def _main_output(exercise: str, value):
-    """The main output (Z, A, the whole result) as a float array, or None."""
+    """The main output (Z, A, the whole result) as a float array, or None (also when a
+    forward function returned a bare array instead of the tuple (output, cache))."""
     if exercise in ("conv_forward", "pool_forward"):
         if type(value) in (tuple, list) and len(value) == 2:
             return _array(value[0])
-        return _array(value)  # "returned only Z"
+        return None
     return _array(value)
 
 
@@ -549,8 +559,8 @@ def _shape_after(n: int, f: int, pad: int, stride: int, rounding=math.floor) -> 
     return int(rounding((n - f + 2 * pad) / stride)) + 1
 
 
-def _shape_hint(exercise: str, args: tuple, got_shape: tuple) -> str | None:
-    """Recognise a wrong output shape of conv_forward / pool_forward from its inputs."""
+def _shape_hints(exercise: str, args: tuple, got_shape: tuple) -> list[str]:
+    """Explanations of a wrong output shape of conv_forward / pool_forward, given its inputs."""
     if exercise == "conv_forward":
         A_prev, W, _, hparameters = args
         f, n_C = W.shape[0], W.shape[3]
@@ -569,9 +579,10 @@ def _shape_hint(exercise: str, args: tuple, got_shape: tuple) -> str | None:
         )
 
     right = shape()
+    numerator = "(n_prev - f + 2 * pad)" if exercise == "conv_forward" else "(n_prev - f)"
     candidates = [
-        (shape(rounding=math.ceil), "the output size is rounded up instead of down: use floor"
-         " (n_prev - f + 2 * pad) // stride + 1 (int() also rounds down here)"),
+        (shape(rounding=math.ceil), "the output size is rounded up instead of down: use floor,"
+         f" {numerator} // stride + 1 (int() also rounds down here)"),
         ((m, right[2], right[1], n_C), "height and width are swapped in the output shape"),
         ((m, n_H_prev, n_W_prev, n_C), "the output has the input's height and width: compute"
          " n_H and n_W with the output-size formula"),
@@ -591,10 +602,23 @@ def _shape_hint(exercise: str, args: tuple, got_shape: tuple) -> str | None:
             (shape(stride_used=1), "the output size ignores the stride: divide by stride"),
             (shape(stride_used=f), "the output size divides by f: divide by stride"),
         ]
-    for candidate, hint in candidates:
-        if tuple(got_shape) == tuple(candidate) and tuple(candidate) != tuple(right):
-            return hint
-    return None
+    return [
+        hint
+        for candidate, hint in candidates
+        if tuple(got_shape) == tuple(candidate) and tuple(candidate) != tuple(right)
+    ]
+
+
+def _consistent_shape_hint(exercise: str, results: Sequence[CaseResult]) -> str | None:
+    """The first shape explanation that fits every failing case whose output shape is wrong."""
+    common = None
+    for result in results:
+        got = _main_output(exercise, result.got)
+        if result.passed or got is None or got.shape == result.expected[0].shape:
+            continue
+        hints = _shape_hints(exercise, result.args, got.shape)
+        common = hints if common is None else [hint for hint in common if hint in hints]
+    return common[0] if common else None
 
 
 _RAISED_HINTS = (
@@ -644,7 +668,8 @@ def _zero_pad_hint(result: CaseResult) -> str | None:
     }
     if got.shape in shapes and got.shape != result.expected.shape:
         return shapes[got.shape]
-    if got.shape[0] == m and got.shape[3] == n_C and got.shape != result.expected.shape:
+    grown = [new - old for new, old in zip(got.shape, X.shape, strict=False)]
+    if len(grown) == 4 and sorted(grown) == [0, 0, p2, p2] and got.shape != result.expected.shape:
         return "you padded the wrong axes: the layout is (m, n_H, n_W, n_C), pad axes 1 and 2"
     if got.shape == result.expected.shape:
         inside = got[:, pad : pad + n_H, pad : pad + n_W, :]
@@ -674,6 +699,8 @@ def _conv_single_step_hint(result: CaseResult) -> str | None:
         (products / a_slice_prev.size + bias, "you averaged (np.mean) instead of summing (np.sum)"),
     )  # fmt: skip
     for value, hint in candidates:
+        if math.isclose(value, expected, rel_tol=1e-6, abs_tol=1e-8):
+            continue  # this case cannot tell the mistake apart from the right answer
         if math.isclose(got, value, rel_tol=1e-6, abs_tol=1e-8):
             return hint
     return None
@@ -695,13 +722,13 @@ _FIRST_EXAMPLE_HINT = (
 
 def _forward_hint(exercise: str, result: CaseResult) -> str | None:
     got = _main_output(exercise, result.got)
-    if exercise in ("conv_forward", "pool_forward") and type(result.got) is np.ndarray:
+    if type(result.got) is np.ndarray:
         return "return a tuple (output, cache): the backward pass needs the cache"
     if got is None:
         return None
     expected = result.expected[0]
     if got.shape != expected.shape:
-        return _shape_hint(exercise, result.args, got.shape)
+        return None  # see _consistent_shape_hint
     if _only_first_example(got, expected):
         return _FIRST_EXAMPLE_HINT
     if got.shape[1] == got.shape[2] and _close(got, expected.transpose(0, 2, 1, 3)):
@@ -712,20 +739,23 @@ def _forward_hint(exercise: str, result: CaseResult) -> str | None:
             return "matches the expected output without the bias: did you add b?"
         offset = got - expected
         per_channel = offset.reshape(-1, offset.shape[-1])
-        if offset.shape[-1] > 1 and _close(
-            per_channel, per_channel[:1].repeat(len(per_channel), 0)
+        if (
+            per_channel.shape[0] > 1
+            and offset.shape[-1] > 1
+            and not _close(offset, 0 * offset)
+            and _close(per_channel, per_channel[:1].repeat(len(per_channel), 0))
         ):
             return "each channel is off by a constant: filter c takes its own bias b[:, :, :, c]"
     else:
-        if got.shape[-1] > 1 and _close(got, got[..., :1].repeat(got.shape[-1], -1)):
-            return (
-                "every channel holds the same value: pool each channel c on its own"
-                " (slice A_prev[i, rows, columns, c])"
-            )
         if _mode(result.args) == "average" and not np.any(got):
             return (
                 "average mode returned zeros: is your average branch reached? the mode is the"
                 ' string "average"'
+            )
+        if got.shape[-1] > 1 and _close(got, got[..., :1].repeat(got.shape[-1], -1)):
+            return (
+                "every channel holds the same value: pool each channel c on its own"
+                " (slice A_prev[i, rows, columns, c])"
             )
     return None
 
@@ -755,6 +785,7 @@ def _scaled(got: np.ndarray, expected: np.ndarray) -> bool:
 
 
 def _conv_backward_hint(result: CaseResult) -> str | None:
+    """Mistakes one conv_backward result shows clearly (checked before patterns over cases)."""
     parts = _split_backward(result.got)
     if parts is None:
         return None
@@ -771,12 +802,6 @@ def _conv_backward_hint(result: CaseResult) -> str | None:
             return "dA_prev still has the padding: crop the padded gradient to A_prev's shape"
     if db is not None and db.shape != expected_db.shape and db.size == expected_db.size:
         return "db must keep b's shape (1, 1, 1, n_C): reshape it or sum with keepdims=True"
-    status = _component_status(result)
-    if status["dA_prev"] and status["dW"] and not status["db"]:
-        return (
-            "db is wrong while dA_prev and dW are right: db summed over the wrong axes? It sums"
-            " dZ over examples, height and width, one value per filter"
-        )
     for name, got, expected in (("dW", dW, expected_dW), ("db", db, expected_db),
                                 ("dA_prev", dA_prev, expected_dA)):  # fmt: skip
         if got is not None and _scaled(got, expected):
@@ -784,9 +809,23 @@ def _conv_backward_hint(result: CaseResult) -> str | None:
                 f"{name} is off by a constant factor: gradients are sums over all examples and"
                 " positions (no averaging, no extra factor)"
             )
-    for name, got, expected in (("dA_prev", dA_prev, expected_dA), ("dW", dW, expected_dW)):
-        if got is not None and name == "dA_prev" and _only_first_example(got, expected):
-            return _FIRST_EXAMPLE_HINT
+    status = _component_status(result)
+    if status["dA_prev"] and status["dW"] and not status["db"]:
+        return (
+            "db is wrong while dA_prev and dW are right: db summed over the wrong axes? It sums"
+            " dZ over examples, height and width, one value per filter"
+        )
+    return None
+
+
+def _conv_backward_generic_hint(result: CaseResult) -> str | None:
+    """Which output is wrong, when no pattern over cases explains it."""
+    parts = _split_backward(result.got)
+    if parts is None:
+        return None
+    if parts[0] is not None and _only_first_example(parts[0], result.expected[0]):
+        return _FIRST_EXAMPLE_HINT
+    status = _component_status(result)
     if status["dA_prev"] and status["db"] and not status["dW"]:
         return (
             "dW is wrong while dA_prev and db are right: dW[:, :, :, c] accumulates"
@@ -859,13 +898,18 @@ def _pool_backward_hint(result: CaseResult) -> str | None:
     got = _array(result.got)
     if got is None or got.shape != result.expected.shape:
         return None
-    if _only_first_example(got, result.expected):
-        return _FIRST_EXAMPLE_HINT
     if _mode(result.args) == "average" and _scaled(got, result.expected):
         return (
             "average mode is off by a constant factor: each entry of an f x f window gets"
             " dA[i, h, w, c] / (f * f) (distribute_value(da, (f, f)))"
         )
+    return None
+
+
+def _pool_backward_generic_hint(result: CaseResult) -> str | None:
+    got = _array(result.got)
+    if got is not None and _only_first_example(got, result.expected):
+        return _FIRST_EXAMPLE_HINT
     return None
 
 
@@ -891,7 +935,8 @@ def _mode_swap_hint(exercise: str, results: Sequence[CaseResult]) -> str | None:
             ):
                 continue
             expected = other.expected[0] if exercise == "pool_forward" else other.expected
-            if _close(got, expected):
+            own = result.expected[0] if exercise == "pool_forward" else result.expected
+            if _close(got, expected) and not _close(own, expected):
                 wrong[_mode(result.args)] = True
     if wrong["max"] and wrong["average"]:
         return "max and average are swapped: max mode takes np.max, average mode np.mean"
@@ -955,8 +1000,8 @@ _TAG_HINTS: dict[str, tuple[tuple[str, str], ...]] = {
         ),
         (
             "uneven",
-            "fails only when the stride does not divide evenly: the output size rounds"
-            " down, floor((n_prev - f + 2 * pad) / stride) + 1",
+            "fails only when the stride does not divide evenly: is the output size rounded up"
+            " instead of down? n_H = floor((n_prev - f + 2 * pad) / stride) + 1",
         ),
         (
             "stride>f",
@@ -996,6 +1041,14 @@ _TAG_HINTS["conv_backward"] = (
     ("m>1", "right for one example, wrong for several: dW and db accumulate (+=) over all m"
      " examples, and dA_prev[i] takes example i's padded gradient"),
 ) + _TAG_HINTS["default"]  # fmt: skip
+_TAG_HINTS["zero_pad"] = (
+    (
+        "pad=0",
+        "fails only when pad = 0: look at how you slice with pad (X[pad:-pad] is empty when"
+        " pad = 0; write X[:, pad:pad + n_H, pad:pad + n_W, :])",
+    ),
+    ("pad>0", "right when pad = 0, wrong otherwise: check which axes you pad, and by how much"),
+) + _TAG_HINTS["default"]
 _TAG_HINTS["pool_backward"] = (
     (
         "overlap",
@@ -1043,10 +1096,27 @@ _CASE_HINTS: dict[str, Callable[[CaseResult], str | None]] = {
 }
 
 
+_GENERIC_HINTS: dict[str, Callable[[CaseResult], str | None]] = {
+    "conv_backward": _conv_backward_generic_hint,
+    "pool_backward": _pool_backward_generic_hint,
+}
+
+
+def _first_hint(recognise, results: Sequence[CaseResult]) -> str | None:
+    for result in results:
+        if not result.passed and not isinstance(result.got, Raised):
+            hint = recognise(result)
+            if hint:
+                return hint
+    return None
+
+
 def _diagnose(exercise: str, results: Sequence[CaseResult]) -> str | None:
-    failing = [result for result in results if not result.passed]
-    for result in failing:
-        if isinstance(result.got, Raised):
+    # Order: what an error message says; a mistake one case shows clearly; a mistake that only
+    # the comparison of cases shows (swapped modes, flipped kernel, "fails only when ...");
+    # finally, which output is wrong.
+    for result in results:
+        if not result.passed and isinstance(result.got, Raised):
             hint = _raised_hint(exercise, result.got)
             if hint:
                 return hint
@@ -1058,17 +1128,14 @@ def _diagnose(exercise: str, results: Sequence[CaseResult]) -> str | None:
         hint = _flipped_kernel_hint(results)
         if hint:
             return hint
-    if exercise in ("conv_backward", "pool_backward"):
-        # Patterns over cases explain backward mistakes better than any single case.
-        hint = _tag_hint(exercise, results)
+    if exercise in ("conv_forward", "pool_forward"):
+        hint = _consistent_shape_hint(exercise, results)
         if hint:
             return hint
-    for result in failing:
-        if not isinstance(result.got, Raised):
-            hint = _CASE_HINTS[exercise](result)
-            if hint:
-                return hint
-    return _tag_hint(exercise, results)
+    hint = _first_hint(_CASE_HINTS[exercise], results) or _tag_hint(exercise, results)
+    if hint or exercise not in _GENERIC_HINTS:
+        return hint
+    return _first_hint(_GENERIC_HINTS[exercise], results)
 
 
 def diagnose(exercise: str, results: Sequence[CaseResult]) -> str | None:
@@ -1126,9 +1193,9 @@ def _run_public_test(exercise: str, target) -> None:
         mismatch = compare_output(exercise, before, got, case.expected, "values")
         results.append(CaseResult(case.tags, before, got, case.expected, mismatch is None))
         if mismatch is None:
-            mismatch = compare_output(exercise, before, got, case.expected, "cache")
-        if mismatch is None:
             mismatch = modified_inputs(exercise, before, case.args)
+        if mismatch is None:
+            mismatch = compare_output(exercise, before, got, case.expected, "cache")
         if mismatch is not None:
             failures.append((case, before, mismatch))
             first_error = first_error or error
@@ -1143,7 +1210,7 @@ def _run_public_test(exercise: str, target) -> None:
     ]
     if len(failures) > 1:
         lines.append("Failing cases: " + "; ".join(f'"{c.label}"' for c, _, _ in failures))
-    hint = None if mismatch.kind in ("modified", "cache") else diagnose(exercise, results)
+    hint = None if mismatch.kind in QUIET_KINDS else diagnose(exercise, results)
     if hint:
         lines.append(f"Hint: {hint}")
     raise AssertionError("\n".join(lines)) from first_error

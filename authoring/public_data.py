@@ -82,6 +82,7 @@ def _conv_forward_cases(rng):
         ("f = 1", conv_args(rng, 2, 3, 4, 3, 1, 2, 0, 1)),
         ("window as large as the input", conv_args(rng, 1, 4, 4, 2, 4, 3, 0, 1)),
         ("one channel", conv_args(rng, 2, 4, 5, 1, 3, 1, 1, 1)),
+        ("square input, stride 1", conv_args(rng, 2, 4, 4, 3, 2, 2, 1, 1)),
     ]
 
 
