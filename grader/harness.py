@@ -1,0 +1,452 @@
+"""What runs inside the sandbox: run the student's cells, call each exercise, stream outcomes.
+
+Started by ``grader.sandbox`` as a standalone script (it imports only the standard library, NumPy
+and ``wire``/``calls``, copied beside it; nothing else of the grader exists in the sandbox):
+
+    python -S -B harness.py --channel-fd N --work-dir DIR [--site-dir DIR ...]   < job
+
+The job (frames with an all-zero nonce on stdin, written by the trusted grader) holds the run's
+nonce, the uid to drop to, the resource limits, the setup source, one source per cell and, per
+exercise, the argument tuples of its calls. The harness then, in this order:
+
+1. drops root (when asked), detaches stdin, sets the rlimits, reports "ready";
+2. runs the setup, then each cell, in one namespace, each in its own try (magics and shell lines
+   neutralised first), so a SyntaxError or exception in one cell only breaks that exercise;
+3. per exercise, in the given order: calls the function on a deep copy of each call's arguments
+   and reports what it returned or raised and the arguments as they were afterwards.
+
+Every report is a wire frame on the channel fd, sent as soon as it is known, so a later crash
+keeps earlier results. Student output goes to fds 1/2, which the grader captures separately.
+Nothing here is trusted by the grader: it validates every frame against the exact sequence it
+expects and computes all verdicts itself. The student's code runs in this very process, so it
+could forge frames; it can only forge what its own functions could have returned.
+
+Fairness: while exercise X is called, the names of the other exercises X may call are bound to
+the minimal stand-ins below, so a broken zero_pad never costs points on conv_forward. A stand-in
+is only created once its own exercise has been called (or is not being graded), so no exercise
+can be graded while a trusted version of it exists in the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import builtins
+import copy
+import io
+import json
+import json.encoder
+import os
+import re
+import struct
+import sys
+import tokenize
+
+EXIT_HARNESS_FAILURE = 70
+ERROR_CHARS = 500  # an exception message is cut to this many characters
+JOB_NONCE = bytes(16)  # the job comes from the trusted grader on a private channel (stdin)
+
+# The exercises other exercises call; see _stand_in. (Mirrors grader.exercises; this file cannot
+# import it, a test checks the names.)
+STAND_IN_NAMES = ("zero_pad", "conv_single_step", "create_mask_from_window", "distribute_value")
+
+# Cell magics whose body IPython runs as Python (timing/capturing it); any other cell magic
+# (%%bash, %%writefile, %%html, ...) means the cell is not Python and is skipped.
+_BODY_RUNNING_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun"})
+_ASSIGNED_ESCAPE = re.compile(r"^(\s*)([A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*)\s*=\s*[!%]")
+_HELP_LINE = re.compile(r"^\s*(\?{1,2}[\w.]+|[\w.]+\?{1,2})\s*$")
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description="grading harness (runs inside the sandbox)")
+    parser.add_argument("--channel-fd", type=int, required=True)
+    parser.add_argument("--work-dir", required=True)
+    parser.add_argument("--site-dir", action="append", default=[])
+    options = parser.parse_args(argv)
+    # Like Jupyter: the working directory (public_tests.py) first, installed packages last.
+    sys.path.insert(0, options.work_dir)
+    sys.path.extend(options.site_dir)
+    os.set_inheritable(options.channel_fd, False)
+
+    import numpy as np  # noqa: F401  (before any student code: the harness's own copy)
+    import wire
+
+    messages = [wire.loads(message) for message in wire.read_frames(_read_all(0), JOB_NONCE)]
+    job, calls_messages = messages[0], messages[1:]
+    _drop_privileges(job["drop_to"])
+    _detach_stdin()
+    _set_limits(job["rlimits"])
+    channel = _Channel(options.channel_fd, bytes.fromhex(job["nonce"]), wire)
+    calls = {message["exercise"]: message["calls"] for message in calls_messages}
+    _Run(job, calls, channel, wire).run()
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _drop_privileges(drop_to) -> None:
+    """Become an unprivileged uid of our own (sandboxes started by root): RLIMIT_NPROC is then
+    enforced, and counted for this sandbox alone."""
+    if drop_to is None:
+        return
+    uid, gid = drop_to
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid):
+        raise RuntimeError("could not drop privileges")
+    try:
+        os.setuid(0)
+    except PermissionError:
+        return
+    raise RuntimeError("root could be regained after dropping privileges")
+
+
+def _detach_stdin() -> None:
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+
+
+def _set_limits(rlimits) -> None:
+    import resource
+
+    for name, soft, hard in rlimits:
+        if not name.startswith("RLIMIT_"):
+            raise ValueError(f"not a resource limit: {name}")
+        limit = getattr(resource, name)
+        _, current_hard = resource.getrlimit(limit)
+        if current_hard != resource.RLIM_INFINITY:
+            soft, hard = min(soft, current_hard), min(hard, current_hard)
+        resource.setrlimit(limit, (soft, hard))
+
+
+class _Channel:
+    """The frames back to the grader. A failed write means the grader is gone: exit at once."""
+
+    def __init__(self, fd: int, nonce: bytes, wire):
+        self.fd, self.nonce, self.wire = fd, nonce, wire
+
+    def send(self, message: dict) -> None:
+        try:
+            data = self.wire.dumps(message)
+        except self.wire.TooLargeError:
+            data = self.wire.dumps(_too_large(message))
+        try:
+            self.wire.write_frame(self.fd, self.nonce, data)
+        except OSError:
+            os._exit(EXIT_HARNESS_FAILURE)
+
+
+def _too_large(message: dict) -> dict:
+    if message.get("kind") != "outcome":
+        raise RuntimeError(f"{message.get('kind')!r} report too large")
+    return {**message, "returned": None, "error": "output too large", "args_after": None}
+
+
+class _Guard:
+    """Keeps the modules the harness relies on out of reach of the student's monkeypatching.
+
+    ``trusted()`` (after student code ran) saves the student's version of each module's
+    attributes and restores the pristine ones; ``student()`` puts the student's back before their
+    code runs again. Their code sees exactly what it patched; the harness never does. Switching
+    uses only captured dict methods and locals: builtins may be the student's, or half-swapped.
+    """
+
+    def __init__(self, modules):
+        self._dicts = tuple(vars(module) for module in modules)
+        self._pristine = tuple((namespace, dict.copy(namespace)) for namespace in self._dicts)
+        self._student = [saved for _, saved in self._pristine]
+        self._copy, self._clear, self._update = dict.copy, dict.clear, dict.update
+
+    def trusted(self) -> None:
+        copy_, clear, update = self._copy, self._clear, self._update
+        student = []
+        for namespace, pristine in self._pristine:
+            student.append(copy_(namespace))
+            clear(namespace)
+            update(namespace, pristine)
+        self._student = student
+
+    def student(self) -> None:
+        clear, update, student = self._clear, self._update, self._student
+        index = 0
+        for namespace in self._dicts:
+            clear(namespace)
+            update(namespace, student[index])
+            index += 1  # noqa: SIM113  (enumerate is a builtin: maybe the student's)
+
+
+class _Run:
+    def __init__(self, job: dict, calls: dict, channel: _Channel, wire):
+        self.job, self.calls, self.channel, self.wire = job, calls, channel, wire
+        self.sandboxed = job["sandboxed"]
+        self.namespace = {"__name__": "__main__", "__builtins__": builtins}
+        self.functions: dict[str, object] = {}
+        modules = [builtins, os, io, json, json.encoder, struct, copy, sys.modules["numpy"]]
+        modules += [
+            sys.modules[name] for name in ("wire", "calls", __name__) if name in sys.modules
+        ]
+        self.guard = _Guard(modules)
+
+    def run(self) -> None:
+        self.channel.send({"kind": "ready", "uid": os.getuid()})
+        error = self.execute(self.job["setup"], "<setup>")
+        self.channel.send({"kind": "setup", "error": error, "leftovers": _leftovers(self)})
+        for name, source in self.job["cells"]:
+            error = self.execute(source, f"<cell {name}>")
+            self.functions[name] = self.namespace.get(name)
+            self.channel.send(
+                {
+                    "kind": "loaded",
+                    "exercise": name,
+                    "error": error,
+                    "function": _function_state(self.namespace.get(name)),
+                    "leftovers": _leftovers(self),
+                }
+            )
+        pending = [name for name, _ in self.job["exercises"]]
+        for name, _ in self.job["exercises"]:
+            self.call_exercise(name, pending)
+            pending.remove(name)
+        self.channel.send({"kind": "done"})
+        os._exit(0)  # not sys.exit: a student's non-daemon thread must not keep us alive
+
+    def execute(self, source: str, filename: str) -> str | None:
+        """Run one cell in the namespace; the error it raised as text, or None."""
+        try:
+            code = compile(python_source(source), filename, "exec", dont_inherit=True)
+        except (SyntaxError, ValueError) as error:
+            return _describe_syntax_error(error)
+        catch_all = BaseException  # looked up now: the student's builtins may lack it later
+        raised = None
+        self.guard.student()
+        try:
+            exec(code, self.namespace)
+        except catch_all as error:  # SystemExit and KeyboardInterrupt too
+            raised = error
+        self.guard.trusted()
+        _flush_student_output()
+        return None if raised is None else _describe(raised, filename)
+
+    def call_exercise(self, name: str, pending: list[str]) -> None:
+        self.channel.send({"kind": "begin", "exercise": name})
+        function = self.functions.get(name)
+        if not callable(function):
+            function = self.namespace.get(name)  # defined by a later cell, as in "Run All"
+        bound = self.bind_stand_ins(name, function, pending)
+        for index, arguments in enumerate(self.calls[name]):
+            if not callable(function):
+                self.report(name, index, None, "not found", None)
+                continue
+            arguments = copy.deepcopy(arguments)
+            catch_all, returned, raised = BaseException, None, None
+            self.guard.student()
+            try:
+                returned = function(*arguments)
+            except catch_all as error:
+                raised = error
+            self.guard.trusted()
+            error = None if raised is None else _describe(raised, None)
+            self.report(name, index, returned, error, arguments)
+        _flush_student_output()
+        self.unbind(bound)
+        self.channel.send({"kind": "end", "exercise": name, "leftovers": _leftovers(self)})
+
+    def report(self, name, index, returned, error, arguments) -> None:
+        self.channel.send(
+            {
+                "kind": "outcome",
+                "exercise": name,
+                "index": index,
+                "returned": returned,
+                "error": error,
+                "args_after": None if arguments is None else tuple(arguments),
+            }
+        )
+
+    def bind_stand_ins(self, name: str, function, pending: list[str]) -> dict:
+        """Point the other exercises' names at stand-ins (and ``name`` at the function graded)."""
+        saved = {name: self.namespace.get(name, _MISSING)}
+        if callable(function):
+            self.namespace[name] = function
+        for other in STAND_IN_NAMES:
+            if other != name and other not in pending:
+                saved[other] = self.namespace.get(other, _MISSING)
+                self.namespace[other] = _stand_in(other)
+        return saved
+
+    def unbind(self, saved: dict) -> None:
+        for other, value in saved.items():
+            if value is _MISSING:
+                self.namespace.pop(other, None)
+            else:
+                self.namespace[other] = value
+
+
+_MISSING = object()
+
+
+def _stand_in(name: str):
+    """A trusted, minimal version of one building block (a fresh function object each time)."""
+    import numpy as np
+
+    if name == "zero_pad":
+
+        def zero_pad(X, pad):
+            return np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="constant")
+
+        return zero_pad
+    if name == "conv_single_step":
+
+        def conv_single_step(a_slice_prev, W, b):
+            return np.sum(a_slice_prev * W) + np.asarray(b).item()
+
+        return conv_single_step
+    if name == "create_mask_from_window":
+
+        def create_mask_from_window(x):
+            return x == np.max(x)
+
+        return create_mask_from_window
+    if name == "distribute_value":
+
+        def distribute_value(dz, shape):
+            n_H, n_W = shape
+            return np.ones(shape) * (dz / (n_H * n_W))
+
+        return distribute_value
+    raise KeyError(name)
+
+
+def _function_state(value) -> str:
+    if value is None:
+        return "missing"
+    return "ok" if callable(value) else f"not a function but {type(value).__name__}"
+
+
+def _leftovers(run: _Run) -> int:
+    """Threads and live processes besides the harness (in the sandbox's own pid namespace every
+    other process is the student's; outside it only threads can be counted)."""
+    count = len(os.listdir("/proc/self/task")) - 1
+    if run.sandboxed:
+        me = os.getpid()
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) not in (1, me) and _alive(entry):
+                count += 1
+    return count
+
+
+def _alive(pid: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in (b"Z", b"X")
+
+
+def _flush_student_output() -> None:
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:  # noqa: SIM105  (a closed or replaced stream: nothing to flush)
+            stream.flush()
+        except BaseException:  # noqa: BLE001
+            pass
+
+
+def _describe(raised: BaseException, filename: str | None) -> str:
+    """Text: "NotImplementedError" or "<Type>: <message>" (capped), plus the cell line if known."""
+    if isinstance(raised, NotImplementedError):
+        return "NotImplementedError"
+    kind = type(raised).__name__
+    try:
+        message = str(raised)
+    except BaseException:  # noqa: BLE001
+        message = "<the message could not be printed>"
+    text = f"{kind}: {message}" if message else kind
+    text = text[:ERROR_CHARS]
+    if filename is not None:
+        line = _line_in(raised, filename)
+        if line is not None:
+            text += f" (line {line})"
+    return text
+
+
+def _line_in(raised: BaseException, filename: str) -> int | None:
+    line = None
+    traceback = raised.__traceback__
+    while traceback is not None:
+        if traceback.tb_frame.f_code.co_filename == filename:
+            line = traceback.tb_lineno
+        traceback = traceback.tb_next
+    return line
+
+
+def _describe_syntax_error(error: BaseException) -> str:
+    if isinstance(error, SyntaxError):
+        where = f" (line {error.lineno})" if error.lineno else ""
+        return f"{type(error).__name__}: {error.msg}"[:ERROR_CHARS] + where
+    return f"{type(error).__name__}: {error}"[:ERROR_CHARS]  # e.g. a null byte in the source
+
+
+def python_source(source: str) -> str:
+    """The cell as plain Python: IPython magics, shell escapes and help lines neutralised.
+
+    Line numbers are kept. Valid Python is returned unchanged. ``%%time``-like cell magics keep
+    their body (IPython runs it); other cell magics make the whole cell inert. ``%time stmt``
+    keeps ``stmt``; ``x = !cmd`` and ``x = %magic`` become ``x = None``; any other line starting
+    with ``%``, ``!`` or ``?`` (outside a string) becomes ``pass``.
+    """
+    try:
+        compile(source, "<cell>", "exec", dont_inherit=True)
+        return source
+    except (SyntaxError, ValueError):
+        pass
+    lines = source.split("\n")
+    first = lines[0].lstrip()
+    if first.startswith("%%"):
+        magic = first[2:].split(maxsplit=1)[0] if first[2:].strip() else ""
+        if magic not in _BODY_RUNNING_CELL_MAGICS:
+            return "\n".join("" for _ in lines)
+        lines[0] = ""
+    inside_strings = _lines_inside_strings("\n".join(lines))
+    for number, line in enumerate(lines):
+        if number in inside_strings:
+            continue
+        stripped = line.lstrip()
+        indent = line[: len(line) - len(stripped)]
+        if stripped.startswith("%time ") and not stripped.startswith("%timeit"):
+            lines[number] = indent + stripped[len("%time ") :]
+        elif stripped.startswith(("%", "!")):
+            lines[number] = indent + "pass"
+        elif match := _ASSIGNED_ESCAPE.match(line):
+            lines[number] = f"{match.group(1)}{match.group(2)} = None"
+        elif _HELP_LINE.match(line):
+            lines[number] = indent + "pass"
+    return "\n".join(lines)
+
+
+def _lines_inside_strings(source: str) -> set[int]:
+    """0-based numbers of the lines that continue a multi-line string (never rewritten)."""
+    inside: set[int] = set()
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.STRING and token.end[0] > token.start[0]:
+                inside.update(range(token.start[0], token.end[0]))  # rows after the first
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        pass
+    return inside
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1:])
+    except BaseException:  # noqa: BLE001  (any failure before or outside student code)
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(EXIT_HARNESS_FAILURE)
