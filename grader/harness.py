@@ -33,11 +33,8 @@ import argparse
 import builtins
 import copy
 import io
-import json
-import json.encoder
 import os
 import re
-import struct
 import sys
 import tokenize
 
@@ -147,58 +144,70 @@ def _too_large(message: dict) -> dict:
     return {**message, "returned": None, "error": "output too large", "args_after": None}
 
 
-class _Guard:
-    """Keeps the modules the harness relies on out of reach of the student's monkeypatching.
+class _Modules:
+    """The attribute dicts of the modules the harness and the student share, as swappable states.
 
-    ``trusted()`` (after student code ran) saves the student's version of each module's
-    attributes and restores the pristine ones; ``student()`` puts the student's back before their
-    code runs again. Their code sees exactly what it patched; the harness never does. Switching
-    uses only captured dict methods and locals: builtins may be the student's, or half-swapped.
+    A state is a list of dict copies, one per module. The harness runs in the pristine state; a
+    student's code runs in its own (``apply``), and what it patched is captured afterwards
+    (``capture``) to be replayed for that exercise only. Switching uses only dict methods
+    captured here and locals: while it runs, builtins may be the student's or half-swapped.
     """
 
     def __init__(self, modules):
         self._dicts = tuple(vars(module) for module in modules)
-        self._pristine = tuple((namespace, dict.copy(namespace)) for namespace in self._dicts)
-        self._student = [saved for _, saved in self._pristine]
         self._copy, self._clear, self._update = dict.copy, dict.clear, dict.update
+        self.pristine = self.capture()
 
-    def trusted(self) -> None:
-        copy_, clear, update = self._copy, self._clear, self._update
-        student = []
-        for namespace, pristine in self._pristine:
-            student.append(copy_(namespace))
-            clear(namespace)
-            update(namespace, pristine)
-        self._student = student
+    def capture(self) -> list:
+        copy_ = self._copy
+        return [copy_(namespace) for namespace in self._dicts]
 
-    def student(self) -> None:
-        clear, update, student = self._clear, self._update, self._student
+    def apply(self, state: list) -> None:
+        clear, update = self._clear, self._update
         index = 0
         for namespace in self._dicts:
             clear(namespace)
-            update(namespace, student[index])
+            update(namespace, state[index])
             index += 1  # noqa: SIM113  (enumerate is a builtin: maybe the student's)
 
 
+# Modules whose attributes a student may patch (np.allclose, builtins.len, sys.displayhook, ...):
+# the harness never sees those patches and each exercise sees only its own cell's.
+_SHARED_MODULES = ("builtins", "sys", "os", "io", "math", "copy", "struct", "json", "json.encoder")
+_SHARED_MODULES += ("numpy", "numpy.linalg", "numpy.random", "wire", "calls", __name__)
+
+
 class _Run:
+    """Isolation between exercises: each exercise is called in the state the notebook was in
+    right after its own cell ran (namespace and patched modules), except that
+
+    - module patches made by other cells are not there (every cell runs from the setup's state),
+    - names the setup bound (``np``, the public tests) are the setup's unless this cell rebound
+      them, and the other exercises' names are the stand-ins.
+    So a cell that rebinds ``np`` or patches ``builtins`` only ever breaks its own exercise.
+    """
+
     def __init__(self, job: dict, calls: dict, channel: _Channel, wire):
         self.job, self.calls, self.channel, self.wire = job, calls, channel, wire
         self.sandboxed = job["sandboxed"]
         self.namespace = {"__name__": "__main__", "__builtins__": builtins}
-        self.functions: dict[str, object] = {}
-        modules = [builtins, os, io, json, json.encoder, struct, copy, sys.modules["numpy"]]
-        modules += [
-            sys.modules[name] for name in ("wire", "calls", __name__) if name in sys.modules
-        ]
-        self.guard = _Guard(modules)
+        self.modules = _Modules(
+            [sys.modules[name] for name in _SHARED_MODULES if name in sys.modules]
+        )
+        self.setup_state = self.modules.pristine
+        self.setup_namespace: dict = {}
+        self.cell_state: dict[str, list] = {}
+        self.cell_namespace: dict[str, dict] = {}
 
     def run(self) -> None:
         self.channel.send({"kind": "ready", "uid": os.getuid()})
-        error = self.execute(self.job["setup"], "<setup>")
+        self.setup_state, error = self.execute(self.job["setup"], "<setup>", self.setup_state)
+        self.setup_namespace = dict(self.namespace)
         self.channel.send({"kind": "setup", "error": error, "leftovers": _leftovers(self)})
         for name, source in self.job["cells"]:
-            error = self.execute(source, f"<cell {name}>")
-            self.functions[name] = self.namespace.get(name)
+            before = dict(self.namespace)
+            self.cell_state[name], error = self.execute(source, f"<cell {name}>", self.setup_state)
+            self.cell_namespace[name] = self.own_namespace(before)
             self.channel.send(
                 {
                     "kind": "loaded",
@@ -208,6 +217,7 @@ class _Run:
                     "leftovers": _leftovers(self),
                 }
             )
+        self.final_namespace = dict(self.namespace)
         pending = [name for name, _ in self.job["exercises"]]
         for name, _ in self.job["exercises"]:
             self.call_exercise(name, pending)
@@ -215,45 +225,60 @@ class _Run:
         self.channel.send({"kind": "done"})
         os._exit(0)  # not sys.exit: a student's non-daemon thread must not keep us alive
 
-    def execute(self, source: str, filename: str) -> str | None:
-        """Run one cell in the namespace; the error it raised as text, or None."""
+    def execute(self, source: str, filename: str, state: list) -> tuple[list, str | None]:
+        """Run one cell in the namespace from module state ``state``: (state after, error)."""
         try:
             code = compile(python_source(source), filename, "exec", dont_inherit=True)
         except (SyntaxError, ValueError) as error:
-            return _describe_syntax_error(error)
+            return state, _describe_syntax_error(error)
         catch_all = BaseException  # looked up now: the student's builtins may lack it later
-        raised = None
-        self.guard.student()
+        modules, raised = self.modules, None
+        modules.apply(state)
         try:
             exec(code, self.namespace)
         except catch_all as error:  # SystemExit and KeyboardInterrupt too
             raised = error
-        self.guard.trusted()
+        after = modules.capture()
+        modules.apply(modules.pristine)
         _flush_student_output()
-        return None if raised is None else _describe(raised, filename)
+        return after, None if raised is None else _describe(raised, filename)
+
+    def own_namespace(self, before: dict) -> dict:
+        """The namespace after the cell just run, with setup names it did not rebind restored."""
+        namespace = dict(self.namespace)
+        for key, value in self.setup_namespace.items():
+            rebound_here = self.namespace.get(key, _MISSING) is not before.get(key, _MISSING)
+            if not rebound_here:
+                namespace[key] = value
+        return namespace
 
     def call_exercise(self, name: str, pending: list[str]) -> None:
         self.channel.send({"kind": "begin", "exercise": name})
-        function = self.functions.get(name)
-        if not callable(function):
-            function = self.namespace.get(name)  # defined by a later cell, as in "Run All"
-        bound = self.bind_stand_ins(name, function, pending)
+        namespace = self.cell_namespace.get(name)
+        state = self.cell_state.get(name, self.setup_state)
+        if namespace is None or not callable(namespace.get(name)):
+            namespace = self.final_namespace  # defined by another cell: as in "Run All"
+        function = namespace.get(name)
+        self.namespace.clear()  # the very dict the student's functions hold as their globals
+        self.namespace.update(namespace)
+        self.bind_stand_ins(name, pending)
+        modules = self.modules
         for index, arguments in enumerate(self.calls[name]):
             if not callable(function):
                 self.report(name, index, None, "not found", None)
                 continue
             arguments = copy.deepcopy(arguments)
             catch_all, returned, raised = BaseException, None, None
-            self.guard.student()
+            modules.apply(state)
             try:
                 returned = function(*arguments)
             except catch_all as error:
                 raised = error
-            self.guard.trusted()
+            state = modules.capture()  # later calls of this exercise keep its patches
+            modules.apply(modules.pristine)
             error = None if raised is None else _describe(raised, None)
             self.report(name, index, returned, error, arguments)
         _flush_student_output()
-        self.unbind(bound)
         self.channel.send({"kind": "end", "exercise": name, "leftovers": _leftovers(self)})
 
     def report(self, name, index, returned, error, arguments) -> None:
@@ -268,23 +293,11 @@ class _Run:
             }
         )
 
-    def bind_stand_ins(self, name: str, function, pending: list[str]) -> dict:
-        """Point the other exercises' names at stand-ins (and ``name`` at the function graded)."""
-        saved = {name: self.namespace.get(name, _MISSING)}
-        if callable(function):
-            self.namespace[name] = function
+    def bind_stand_ins(self, name: str, pending: list[str]) -> None:
+        """Point the names of the other exercises ``name`` may call at stand-ins."""
         for other in STAND_IN_NAMES:
             if other != name and other not in pending:
-                saved[other] = self.namespace.get(other, _MISSING)
                 self.namespace[other] = _stand_in(other)
-        return saved
-
-    def unbind(self, saved: dict) -> None:
-        for other, value in saved.items():
-            if value is _MISSING:
-                self.namespace.pop(other, None)
-            else:
-                self.namespace[other] = value
 
 
 _MISSING = object()

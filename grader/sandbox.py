@@ -366,6 +366,7 @@ class _State:
     outcomes: dict[str, list[Outcome | None]] = field(default_factory=dict)
     exercise_errors: dict[str, str] = field(default_factory=dict)
     cell_errors: dict[str, str] = field(default_factory=dict)
+    not_found: dict[str, str] = field(default_factory=dict)  # why a cell defines no function
     setup_error: str | None = None
     output_bytes: int = 0
     output_tail: bytearray = field(default_factory=bytearray)
@@ -399,6 +400,14 @@ class _State:
                 outcomes[index] = Outcome(error=short)
         if name in self.pending:
             self.pending.remove(name)
+
+    def finish(self, name: str) -> None:
+        """All calls of ``name`` ran; if none found the function, say why as its error."""
+        self.pending.remove(name)
+        outcomes = self.outcomes[name]
+        if outcomes and all(o is not None and o.error == "not found" for o in outcomes):
+            why = self.not_found.get(name, f"not found: no cell defines {name}()")
+            self.exercise_errors[name] = why[:ERROR_CHARS]
 
     def fail_all(self, short: str, why: str) -> None:
         for name in list(self.pending):
@@ -688,7 +697,7 @@ class _Child:
                 returned=report["returned"], error=report["error"], args_after=report["args_after"]
             )
         elif kind == "end":
-            self.state.pending.remove(expected[1])
+            self.state.finish(expected[1])
             if report["leftovers"] and self.state.pending:
                 self.state.note(
                     f"{expected[1]} left {report['leftovers']} threads or processes running; "
@@ -710,13 +719,11 @@ class _Child:
                 "crashed: the cell left threads or processes running",
                 f"crashed: running the cell left {report['leftovers']} threads or processes behind",
             )
-        if name not in self.state.pending or report["function"] == "ok":
-            return
         if report["function"] == "missing":
             why = report["error"] or f"not found: the cell does not define {name}()"
         else:
             why = f"not found: {name} is {report['function']}"
-        self.state.exercise_errors[name] = why[:ERROR_CHARS]
+        self.state.not_found[name] = why
 
     def charge(self, failure: _ChildError, process) -> None:
         """Charge a failure to whatever the child was doing, and say so in the output tail."""
