@@ -188,7 +188,7 @@ def _pick(rng, low: int, high: int) -> int:
 
 
 def _random_conv(rng, **fixed) -> dict:
-    """Sizes of a small convolution; ``fixed`` overrides any of them. f fits the padded input."""
+    """Sizes of a small convolution, any of them overridden by ``fixed``: random everything."""
     sizes = {
         "m": _pick(rng, 2, 3),
         "n_H": _pick(rng, 4, 7),
@@ -199,6 +199,16 @@ def _random_conv(rng, **fixed) -> dict:
         "pad": _pick(rng, 1, 2),
         "stride": _pick(rng, 1, 2),
     }
+    sizes.update(fixed)
+    return sizes
+
+
+def _plain_conv(rng, f=3, stride=1, **fixed) -> dict:
+    """A convolution without edge properties: m = 2, square, pad 1, several channels, the given
+    f and stride; a property check changes one thing, so one mistake costs few checks."""
+    n = _pick(rng, 4, 6)
+    sizes = {"m": 2, "n_H": n, "n_W": n, "n_C_prev": _pick(rng, 2, 3), "f": f,
+             "n_C": _pick(rng, 2, 3), "pad": 1, "stride": stride}  # fmt: skip
     sizes.update(fixed)
     return sizes
 
@@ -216,6 +226,14 @@ def _random_pool(rng, **fixed) -> dict:
     return sizes
 
 
+def _plain_pool(rng, **fixed) -> dict:
+    """Pooling without edge properties: m = 2, square, even size, f = stride = 2."""
+    n = int(rng.choice([4, 6]))
+    sizes = {"m": 2, "n_H": n, "n_W": n, "n_C": _pick(rng, 2, 3), "f": 2, "stride": 2}
+    sizes.update(fixed)
+    return sizes
+
+
 def _uneven(rng, f: int, pad: int, stride: int, low=4, high=9) -> int:
     """A size n in [low, high] with (n - f + 2 * pad) not a multiple of stride."""
     choices = [n for n in range(low, high + 1) if (n - f + 2 * pad) % stride and n + 2 * pad >= f]
@@ -223,7 +241,9 @@ def _uneven(rng, f: int, pad: int, stride: int, low=4, high=9) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# The checks of each exercise: (check name, [(hidden args), ...], [public labels]).
+# The checks of each exercise: (check name, hidden args, public selectors). A public case joins
+# a check when it matches a selector: "all", "label:<words in its label>", or tags joined by
+# " & " ("!tag" excludes). Property checks take only public cases that isolate the property.
 
 
 def _zero_pad_plan(rng) -> list[tuple[str, list[tuple], list[str]]]:
@@ -232,12 +252,14 @@ def _zero_pad_plan(rng) -> list[tuple[str, list[tuple], list[str]]]:
 
     return [
         ("output shape", [(X(2, 3, 5, 2), 2), (X(1, 4, 4, 3), 0)], ["all"]),
-        ("values", [(X(3, 4, 4, 2), _pick(rng, 1, 3)), (X(2, 2, 3, 1), 1)], ["all"]),
-        ("pad = 0", [(X(2, 3, 4, 2), 0)], ["pad=0"]),
-        ("non-square input", [(X(2, _pick(rng, 2, 3), _pick(rng, 4, 6), 3), 2)], ["non-square"]),
-        ("integer input", [(rng.integers(-9, 10, size=(2, 3, 3, 2)), 2)], ["integer"]),
+        ("values", [(X(3, 4, 4, 2), _pick(rng, 1, 3)), (X(2, 2, 2, 3), 1)],
+         ["label:several examples"]),
+        ("pad = 0", [(X(2, 3, 3, 2), 0)], ["pad=0"]),
+        ("non-square input", [(X(2, _pick(rng, 2, 3), _pick(rng, 4, 6), 3), 2)],
+         ["non-square & pad>0"]),
+        ("integer input", [(rng.integers(-9, 10, size=(2, 3, 3, 2)), 2)], ["label:integer"]),
         ("inputs unchanged", [(X(2, 3, 3, 2), 1)], []),
-    ]
+    ]  # fmt: skip
 
 
 def _conv_single_step_plan(rng):
@@ -250,37 +272,40 @@ def _conv_single_step_plan(rng):
 
     return [
         ("returns a scalar", [window(3, 2)], ["all"]),
-        ("values", [window(_pick(rng, 2, 5), _pick(rng, 2, 4)) for _ in range(3)], ["all"]),
-        ("one channel", [window(3, 1)], ["n_C=1"]),
+        ("values", [window(_pick(rng, 2, 5), _pick(rng, 2, 4)) for _ in range(3)],
+         ["label:4 x 4", "label:large bias"]),
+        ("one channel", [window(3, 1)], ["n_C=1 & !f=1"]),
         ("1 x 1 window", [window(1, 3)], ["f=1"]),
         ("inputs unchanged", [window(2, 3)], []),
-    ]
+    ]  # fmt: skip
 
 
 def _conv_forward_plan(rng):
     def conv(**fixed):
         return conv_args(rng, **_random_conv(rng, **fixed))
 
-    general = conv(pad=1, stride=1)
+    def plain(**fixed):
+        return conv_args(rng, **_plain_conv(rng, **fixed))
+
+    general = conv()
     A_prev, W, b, hparameters = general
     flipped = (A_prev, W[::-1, ::-1].copy(), b, dict(hparameters))  # shows a flipped kernel
-    f = _pick(rng, 2, 3)
+    n = _pick(rng, 2, 3)
     return [
         ("output shape", [conv(), conv(stride=2, n_H=_uneven(rng, 3, 1, 2), f=3, pad=1)],
          ["all"]),
-        ("values", [general, flipped, conv()], ["seed-like", "flipped kernel"]),
-        ("padding", [conv(pad=_pick(rng, 1, 3), stride=1), conv(pad=2, stride=2)], ["pad>0"]),
-        ("pad = 0", [conv(pad=0, stride=1), conv(pad=0, stride=2)], ["pad=0"]),
-        ("stride", [conv(stride=2, f=3, pad=1, n_H=_uneven(rng, 3, 1, 2)),
-                    conv(stride=3, f=2, pad=0, n_H=_pick(rng, 5, 8), n_W=_pick(rng, 5, 8))],
-         ["stride>1"]),
-        ("non-square input", [conv(n_H=_pick(rng, 3, 4), n_W=_pick(rng, 6, 8))], ["non-square"]),
-        ("several examples", [conv(m=_pick(rng, 3, 4))], ["m>1"]),
-        ("edge cases", [conv(f=1, pad=0, stride=1), conv(m=1, n_C_prev=1, n_C=1),
-                        conv(n_H=f, n_W=f, f=f, pad=0, stride=1), conv(n_H=3, n_W=4, f=5, pad=1)],
-         ["f=1", "f=n", "n_C=1"]),
-        ("cache", [conv()], ["seed-like"]),
-        ("inputs unchanged", [conv()], ["seed-like"]),
+        ("values", [general, flipped, conv()], ["label:seed-like", "label:flipped kernel"]),
+        ("padding", [plain(pad=2), plain(pad=3, f=2)], ["label:stride 1, pad 3"]),
+        ("pad = 0", [plain(pad=0), plain(pad=0, f=2)], ["pad=0 & stride=1 & !f=1 & !f=n"]),
+        ("stride", [plain(stride=2, n_H=(n_2 := _uneven(rng, 3, 1, 2)), n_W=n_2),
+                    plain(stride=3, f=2, n_H=(n_3 := _pick(rng, 5, 8)), n_W=n_3)],
+         ["label:uneven stride"]),
+        ("non-square input", [plain(n_H=_pick(rng, 3, 4), n_W=_pick(rng, 6, 8))], []),
+        ("several examples", [plain(m=_pick(rng, 3, 4))], []),
+        ("edge cases", [plain(f=1), plain(m=1, n_C_prev=1, n_C=1),
+                        plain(n_H=n, n_W=n, f=n + 2)], ["label:f = 1", "label:as large"]),
+        ("cache", [conv()], ["label:seed-like"]),
+        ("inputs unchanged", [conv()], []),
     ]  # fmt: skip
 
 
@@ -292,22 +317,28 @@ def _pool_forward_plan(rng):
     def pool(**fixed):
         return pool_args(rng, **_random_pool(rng, **fixed))
 
-    shared = [pool(), pool(f=3, stride=2, n_H=_uneven(rng, 3, 0, 2))]
+    def plain(**fixed):
+        return pool_args(rng, **_plain_pool(rng, **fixed))
+
+    shared = [plain(), pool()]
     return [
         ("output shape", _both_modes([pool(stride=2, n_H=_uneven(rng, 2, 0, 2), f=2)]),
          ["all"]),
-        ("max pooling", [(*args, "max") for args in shared], ["mode=max"]),
-        ("average pooling", [(*args, "average") for args in shared], ["mode=average"]),
-        ("stride", _both_modes([pool(stride=2, f=3, n_H=_uneven(rng, 3, 0, 2)),
-                                pool(stride=3, f=2, n_H=_pick(rng, 5, 8))]), ["stride>1"]),
-        ("overlapping windows", _both_modes([pool(f=3, stride=1)]), ["overlap"]),
-        ("non-square input", _both_modes([pool(n_H=_pick(rng, 3, 4), n_W=_pick(rng, 6, 8))]),
-         ["non-square"]),
-        ("several examples", _both_modes([pool(m=_pick(rng, 3, 4))]), ["m>1"]),
-        ("edge cases", _both_modes([pool(f=1, stride=1), pool(n_H=3, n_W=3, f=3, stride=1),
-                                    pool(m=1, n_C=1)]), ["f=1", "f=n"]),
-        ("default mode is max", [pool()], ["default mode"]),
-        ("cache", [(*pool(), "average")], ["all"]),
+        ("max pooling", [(*args, "max") for args in shared],
+         ["label:f = stride = 2, one example, max"]),
+        ("average pooling", [(*args, "average") for args in shared],
+         ["label:f = stride = 2, one example, average"]),
+        ("stride", _both_modes([plain(stride=3, n_H=(n := _pick(rng, 5, 8)), n_W=n),
+                                plain(f=3, stride=2, n_H=5, n_W=5)]), ["label:stride > f"]),
+        ("overlapping windows", _both_modes([plain(f=3, stride=1), plain(f=2, stride=1)]),
+         ["label:overlapping windows"]),
+        ("non-square input", _both_modes([plain(n_H=4, n_W=_pick(rng, 6, 8))]),
+         ["label:non-square"]),
+        ("several examples", _both_modes([plain(m=_pick(rng, 3, 4))]), []),
+        ("edge cases", _both_modes([plain(f=1, stride=1), plain(n_H=3, n_W=3, f=3, stride=1),
+                                    plain(m=1, n_C=1)]), ["f=1", "f=n"]),
+        ("default mode is max", [plain()], ["label:default mode"]),
+        ("cache", [(*pool(), "average")], ["mode=max & m>1"]),
         ("inputs unchanged", _both_modes([pool()]), []),
     ]  # fmt: skip
 
@@ -316,20 +347,26 @@ def _conv_backward_plan(rng):
     def grad(**fixed):
         return conv_backward_args(rng, **_random_conv(rng, **fixed))
 
+    def plain(**fixed):
+        return conv_backward_args(rng, **_plain_conv(rng, **{"f": 2, "stride": 2, **fixed}))
+
+    shared = [grad(), plain()]
     return [
         ("output shapes", [grad()], ["all"]),
-        ("dA_prev", [grad(), grad(stride=2, pad=1)], ["seed-like"]),
-        ("dW", [grad(), grad(stride=2, pad=1)], ["seed-like"]),
-        ("db", [grad()], ["seed-like"]),
-        ("pad = 0", [grad(pad=0, stride=1), grad(pad=0, stride=2)], ["pad=0"]),
-        ("stride", [grad(stride=2, f=3, pad=1, n_H=_uneven(rng, 3, 1, 2)),
-                    grad(stride=3, f=2, pad=1, n_H=_pick(rng, 5, 7))], ["stride>1"]),
-        ("overlapping windows", [grad(f=3, stride=1)], ["overlap"]),
-        ("non-square input", [grad(n_H=_pick(rng, 3, 4), n_W=_pick(rng, 6, 8))], ["non-square"]),
-        ("several examples", [grad(m=_pick(rng, 3, 4))], ["m>1"]),
-        ("edge cases", [grad(f=1, pad=0, stride=1), grad(m=1, n_C_prev=1, n_C=1),
-                        grad(n_H=3, n_W=3, f=3, pad=0, stride=1)], ["f=1", "n_C=1"]),
-        ("inputs unchanged", [grad()], ["seed-like"]),
+        ("dA_prev", shared, ["label:seed-like"]),
+        ("dW", shared, ["label:seed-like"]),
+        ("db", shared, ["label:seed-like"]),
+        ("pad = 0", [plain(pad=0), plain(pad=0, f=3, stride=1)], ["label:pad = 0"]),
+        ("stride", [plain(stride=3, n_H=(n := _pick(rng, 5, 7)), n_W=n),
+                    plain(f=3, stride=2, n_H=(n_2 := _uneven(rng, 3, 1, 2)), n_W=n_2)],
+         ["label:stride > f"]),
+        ("overlapping windows", [plain(f=3, stride=1), plain(f=3, stride=2, n_H=5, n_W=5)],
+         ["label:one example, overlapping"]),
+        ("non-square input", [plain(n_H=4, n_W=_pick(rng, 6, 8))], []),
+        ("several examples", [plain(m=_pick(rng, 3, 4))], []),
+        ("edge cases", [plain(f=1, stride=1), plain(m=1, n_C_prev=1, n_C=1),
+                        plain(n_H=3, n_W=3, f=5, stride=1)], ["label:one channel"]),
+        ("inputs unchanged", [grad()], []),
     ]  # fmt: skip
 
 
@@ -337,11 +374,12 @@ def _mask_plan(rng):
     def window(n_H, n_W, shift=0.0):
         return (distinct_normal(rng, (n_H, n_W)) + shift,)
 
+    side = _pick(rng, 2, 4)
     return [
         ("output shape", [window(3, 3), window(2, 4)], ["all"]),
-        ("values", [window(_pick(rng, 2, 4), _pick(rng, 2, 4)) for _ in range(3)], ["all"]),
+        ("values", [window(side, side) for _ in range(3)], ["label:3 x 3"]),
         ("non-square window", [window(2, 3), window(4, 2)], ["non-square"]),
-        ("negative values", [window(3, 3, shift=-10.0)], ["negative"]),
+        ("negative values", [window(3, 3, shift=-10.0)], ["label:negative"]),
         ("inputs unchanged", [window(3, 3)], []),
     ]
 
@@ -350,32 +388,39 @@ def _distribute_plan(rng):
     def value():
         return float(np.round(rng.standard_normal() * 4, 6))
 
+    side = _pick(rng, 2, 4)
     return [
         ("output shape", [(value(), (3, 3)), (value(), (2, 5))], ["all"]),
-        ("values", [(value(), (_pick(rng, 1, 4), _pick(rng, 1, 4))) for _ in range(3)], ["all"]),
+        ("values", [(value(), (side, side)) for _ in range(3)], ["label:2 x 2", "label:3 x 3"]),
         ("non-square shape", [(value(), (_pick(rng, 1, 2), _pick(rng, 3, 5)))], ["non-square"]),
-        ("integer dz", [(_pick(rng, 1, 9), (2, 2)), (_pick(rng, 2, 9), (3, 2))], ["integer"]),
-    ]
+        ("integer dz", [(_pick(rng, 1, 9), (2, 2)), (_pick(rng, 2, 9), (3, 3))],
+         ["label:integer"]),
+    ]  # fmt: skip
 
 
 def _pool_backward_plan(rng):
     def grad(**fixed):
         return pool_backward_args(rng, **_random_pool(rng, **fixed))
 
-    shared = [grad(), grad(f=2, stride=2)]
+    def plain(**fixed):
+        return pool_backward_args(rng, **_plain_pool(rng, **fixed))
+
+    shared = [plain(), grad()]
     return [
         ("output shape", _both_modes([grad()]), ["all"]),
-        ("max mode", [(*args, "max") for args in shared], ["mode=max"]),
-        ("average mode", [(*args, "average") for args in shared], ["mode=average"]),
-        ("overlapping windows", _both_modes([grad(f=3, stride=1), grad(f=3, stride=2)]),
-         ["overlap"]),
-        ("stride", _both_modes([grad(f=2, stride=3, n_H=_pick(rng, 5, 8))]), ["stride>1"]),
-        ("non-square input", _both_modes([grad(n_H=_pick(rng, 3, 4), n_W=_pick(rng, 6, 8))]),
-         ["non-square"]),
-        ("several examples", _both_modes([grad(m=_pick(rng, 3, 4))]), ["m>1"]),
-        ("edge cases", _both_modes([grad(f=1, stride=1), grad(n_H=3, n_W=3, f=3, stride=1),
-                                    grad(m=1, n_C=1)]), ["f=1", "f=n"]),
-        ("default mode is max", [grad()], ["default mode"]),
+        ("max mode", [(*args, "max") for args in shared], ["label:f = stride = 2, max"]),
+        ("average mode", [(*args, "average") for args in shared],
+         ["label:f = stride = 2, average"]),
+        ("overlapping windows",
+         _both_modes([plain(f=3, stride=1), plain(f=3, stride=2, n_H=5, n_W=5)]),
+         ["label:overlapping"]),
+        ("stride", _both_modes([plain(stride=3, n_H=(n := _pick(rng, 5, 8)), n_W=n)]),
+         ["label:stride > f"]),
+        ("non-square input", _both_modes([plain(n_H=4, n_W=_pick(rng, 6, 8))]), []),
+        ("several examples", _both_modes([plain(m=_pick(rng, 3, 4))]), []),
+        ("edge cases", _both_modes([plain(f=1, stride=1), plain(n_H=3, n_W=3, f=3, stride=1),
+                                    plain(m=1, n_C=1)]), ["label:as large"]),
+        ("default mode is max", [plain()], ["label:default mode"]),
         ("inputs unchanged", _both_modes([grad()]), []),
     ]  # fmt: skip
 
@@ -392,16 +437,21 @@ _PLANS = {
 }
 
 
+def _matches(case: public_tests.PublicCase, selector: str) -> bool:
+    if selector == "all":
+        return True
+    if selector.startswith("label:"):
+        return selector[len("label:") :] in case.label
+    conditions = [condition.strip() for condition in selector.split("&")]
+    return all(
+        (condition[1:] not in case.tags) if condition.startswith("!") else (condition in case.tags)
+        for condition in conditions
+    )
+
+
 def _public_selection(cases: Sequence[public_tests.PublicCase], selectors: list[str]):
-    """Public cases matching any selector: "all", a tag, or a word in the case's label."""
-    chosen = []
-    for case in cases:
-        if any(
-            selector == "all" or selector in case.tags or selector in case.label
-            for selector in selectors
-        ):
-            chosen.append(case)
-    return chosen
+    """The public cases matching any of the selectors, in their stored order."""
+    return [case for case in cases if any(_matches(case, selector) for selector in selectors)]
 
 
 def hidden_checks(exercise: str, seed: int) -> tuple[Check, ...]:
@@ -510,6 +560,8 @@ def _hint(exercise, aspect, rows, mismatch, judged, all_results) -> str:
     summary = mismatch.summary
     if aspect in ("cache", "unchanged") or mismatch.kind in public_tests.QUIET_KINDS:
         return summary
+    # The whole exercise first: its patterns ("fails only when pad = 0") and pairs (both modes
+    # of one input) span checks. Then this check's failures against every passing case.
     own = [result for result, _ in rows]
     own_ids = {id(result) for result in own}
     others = [
@@ -518,7 +570,7 @@ def _hint(exercise, aspect, rows, mismatch, judged, all_results) -> str:
         for result, _ in other_rows
         if result.passed and id(result) not in own_ids
     ]
-    diagnosis = public_tests.diagnose(exercise, own + others) or public_tests.diagnose(
-        exercise, all_results
+    diagnosis = public_tests.diagnose(exercise, all_results) or public_tests.diagnose(
+        exercise, own + others
     )
     return f"{summary}. Hint: {diagnosis}" if diagnosis else summary

@@ -1,0 +1,330 @@
+"""Tests of grader/hidden_checks.py: deterministic seeded cases, and verdicts that fail every
+catalogued mistake, pass every correct implementation and never trust what comes back."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import numpy as np
+import pytest
+
+from grader import hidden_checks as hc
+from grader.calls import Call, Outcome, Unsupported
+from grader.exercises import EXERCISE_NAMES
+from grader.verdict import CheckVerdict, exercise_score
+from tests.catalogue import Variant, load
+from tests.catalogue.canonical import CANONICAL
+from tests.catalogue.correct import CORRECT
+from tests.catalogue.mistakes import MISTAKES
+
+SEED = 20241121
+
+
+def run_in_process(function, checks) -> list[list[Outcome]]:
+    """What the sandbox would report, computed here: fine for our own catalogue code only."""
+    outcomes = []
+    for check in checks:
+        row = []
+        for case in check.cases:
+            args = copy.deepcopy(case.call.args)
+            try:
+                returned = function(*args)
+            except Exception as error:
+                row.append(Outcome(error=f"{type(error).__name__}: {error}", args_after=args))
+            else:
+                row.append(Outcome(returned=returned, args_after=args))
+        outcomes.append(row)
+    return outcomes
+
+
+def reference_outcomes(exercise, checks) -> list[list[Outcome]]:
+    return [
+        [
+            Outcome(
+                returned=hc.expected_output(exercise, case.call.args), args_after=case.call.args
+            )
+            for case in check.cases
+        ]
+        for check in checks
+    ]
+
+
+def same_outcome(exercise, checks, outcome: Outcome) -> list[list[Outcome]]:
+    return [[outcome for _ in check.cases] for check in checks]
+
+
+def function_of(variant: Variant):
+    namespace = {"np": np}
+    for name, canonical in CANONICAL.items():
+        if name != variant.exercise:
+            load(canonical, namespace)
+    return load(variant, namespace)
+
+
+def plain(value) -> bool:
+    """Is ``value`` plain data as grader.calls.Call allows?"""
+    if type(value) is np.ndarray:
+        return value.dtype in (np.float64, np.int64, np.bool_)
+    if type(value) in (int, float, bool, str) or value is None:
+        return True
+    if type(value) in (tuple, list):
+        return all(plain(item) for item in value)
+    if type(value) is dict:
+        return all(type(key) is str and plain(item) for key, item in value.items())
+    return False
+
+
+# --- cases -----------------------------------------------------------------------------------
+
+
+def fingerprint(checks) -> list:
+    return [
+        (
+            check.name,
+            [(case.hidden, sorted(case.tags), repr(case.call.args)) for case in check.cases],
+        )
+        for check in checks
+    ]
+
+
+@pytest.mark.parametrize("exercise", EXERCISE_NAMES)
+def test_checks_are_deterministic_per_seed_and_differ_across_seeds(exercise):
+    """Does one seed always give the same cases, and another seed other hidden inputs?"""
+    first = fingerprint(hc.hidden_checks(exercise, SEED))
+    assert first == fingerprint(hc.hidden_checks(exercise, SEED))
+    assert first != fingerprint(hc.hidden_checks(exercise, SEED + 1))
+
+
+@pytest.mark.parametrize("exercise", EXERCISE_NAMES)
+@pytest.mark.parametrize("seed", [0, SEED, 2**63 - 1])
+def test_every_check_has_hidden_cases_and_plain_data(exercise, seed):
+    """Has every check a hidden case, a unique name, true tags and plain-data arguments?"""
+    checks = hc.hidden_checks(exercise, seed)
+    names = [check.name for check in checks]
+    assert len(names) == len(set(names))
+    assert any(not case.hidden for check in checks for case in check.cases)
+    for check in checks:
+        assert any(case.hidden for case in check.cases), check.name
+        for case in check.cases:
+            assert isinstance(case.call, Call) and plain(case.call.args)
+            assert case.tags == hc.case_tags(exercise, case.call.args)
+
+
+@pytest.mark.parametrize("exercise", ["pool_forward", "pool_backward", "create_mask_from_window"])
+@pytest.mark.parametrize("seed", [0, 1, 2, SEED])
+def test_no_ties_in_pooling_and_mask_inputs(exercise, seed):
+    """Are the inputs whose maximum matters free of ties?"""
+    for check in hc.hidden_checks(exercise, seed):
+        for case in check.cases:
+            args = case.call.args
+            values = args[1][0] if exercise == "pool_backward" else args[0]
+            assert np.unique(values).size == values.size
+
+
+def test_edge_cases_are_present():
+    """Do the hidden cases include pad = 0, uneven strides, stride > f, f = 1, f = n, m = 1,
+    n_C = 1 and non-square inputs where they apply?"""
+    wanted = {"pad=0", "uneven", "stride>f", "f=1", "f=n", "m=1", "n_C=1", "non-square"}
+    for exercise in ("conv_forward", "conv_backward"):
+        hidden = set().union(
+            *(c.tags for check in hc.hidden_checks(exercise, SEED) for c in check.cases if c.hidden)
+        )
+        assert wanted <= hidden, (exercise, wanted - hidden)
+    for exercise in ("pool_forward", "pool_backward"):
+        hidden = set().union(
+            *(c.tags for check in hc.hidden_checks(exercise, SEED) for c in check.cases if c.hidden)
+        )
+        assert wanted - {"pad=0"} <= hidden, (exercise, wanted - hidden)
+
+
+def test_rule_is_documented():
+    """Do the module and describe_rule state the scoring rule?"""
+    assert "checks passed / checks" in hc.describe_rule()
+    assert "checks passed / checks" in hc.__doc__
+
+
+# --- judging ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("exercise", EXERCISE_NAMES)
+def test_reference_outcomes_pass_every_check(exercise):
+    """Does the reference itself pass every check, with no hint?"""
+    checks = hc.hidden_checks(exercise, SEED)
+    verdicts = hc.judge(exercise, checks, reference_outcomes(exercise, checks))
+    assert [v.name for v in verdicts] == [c.name for c in checks]
+    assert all(v == CheckVerdict(v.name, True, None) for v in verdicts)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # wrong code averages empty slices
+@pytest.mark.parametrize("variant", MISTAKES, ids=lambda v: f"{v.exercise}:{v.label}")
+def test_mistake_fails_some_check_with_a_hint(variant: Variant):
+    """Does every catalogued mistake lose points, each failed check saying why without numbers?"""
+    checks = hc.hidden_checks(variant.exercise, SEED)
+    verdicts = hc.judge(variant.exercise, checks, run_in_process(function_of(variant), checks))
+    failed = [v for v in verdicts if not v.passed]
+    assert failed
+    assert exercise_score(10, verdicts) < 10
+    hidden_shapes = {
+        str(case.call.args[0].shape)
+        for check in checks
+        for case in check.cases
+        if case.hidden and type(case.call.args[0]) is np.ndarray and case.call.args[0].size > 1
+    }
+    for verdict in failed:
+        assert verdict.hint
+        assert not re.search(r"\d\.\d", verdict.hint), verdict.hint  # no values quoted
+        assert not any(shape in verdict.hint for shape in hidden_shapes), verdict.hint
+
+
+@pytest.mark.parametrize(
+    "variant",
+    CORRECT + tuple(CANONICAL.values()),
+    ids=lambda v: f"{v.exercise}:{v.label}",
+)
+def test_correct_implementation_passes_every_check(variant: Variant):
+    """Does every correct implementation earn full marks on hidden cases too?"""
+    checks = hc.hidden_checks(variant.exercise, SEED)
+    verdicts = hc.judge(variant.exercise, checks, run_in_process(function_of(variant), checks))
+    assert all(v.passed for v in verdicts), [v for v in verdicts if not v.passed]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # wrong code averages empty slices
+def test_targeted_hints_reach_the_grader():
+    """Do most catalogued hints also appear in the hidden-check verdicts?"""
+    hinted = [variant for variant in MISTAKES if variant.hint]
+    reached = 0
+    for variant in hinted:
+        checks = hc.hidden_checks(variant.exercise, SEED)
+        outcomes = run_in_process(function_of(variant), checks)
+        verdicts = hc.judge(variant.exercise, checks, outcomes)
+        reached += any(variant.hint in (v.hint or "") for v in verdicts if not v.passed)
+    assert reached >= 0.95 * len(hinted), f"{reached} of {len(hinted)}"
+
+
+@pytest.mark.parametrize(
+    "error, words",
+    [("NotImplementedError", "not implemented"), ("timeout", "took too long")],
+)
+def test_error_outcomes_fail_every_check(error, words):
+    """Do errors and timeouts fail every check (no "inputs unchanged" credit for a stub)?"""
+    checks = hc.hidden_checks("conv_forward", SEED)
+    verdicts = hc.judge(
+        "conv_forward", checks, same_outcome("conv_forward", checks, Outcome(error=error))
+    )
+    assert not any(v.passed for v in verdicts)
+    assert all(words in v.hint for v in verdicts)
+
+
+def test_unsupported_return_fails_with_its_type_name():
+    """Is a returned object that is not plain data refused, naming its type?"""
+    checks = hc.hidden_checks("zero_pad", SEED)
+    outcome = Outcome(returned=Unsupported("Tensor"), args_after=())
+    verdicts = hc.judge("zero_pad", checks, same_outcome("zero_pad", checks, outcome))
+    assert not any(v.passed for v in verdicts)
+    assert "Tensor" in verdicts[0].hint
+
+
+def test_nan_never_equals_anything():
+    """Does a NaN anywhere in an output fail the values, even if NaN is expected nowhere?"""
+    checks = hc.hidden_checks("pool_backward", SEED)
+    outcomes = reference_outcomes("pool_backward", checks)
+    for row in outcomes:
+        for index, outcome in enumerate(row):
+            poisoned = outcome.returned.copy()
+            poisoned.flat[0] = np.nan
+            row[index] = Outcome(returned=poisoned, args_after=outcome.args_after)
+    verdicts = {v.name: v for v in hc.judge("pool_backward", checks, outcomes)}
+    assert not verdicts["max mode"].passed and "NaN" in verdicts["max mode"].hint
+    assert verdicts["output shape"].passed  # structure alone is still right
+
+
+def test_wrong_tuple_length_fails():
+    """Does conv_backward returning two gradients fail, saying how many items came back?"""
+    checks = hc.hidden_checks("conv_backward", SEED)
+    outcomes = reference_outcomes("conv_backward", checks)
+    outcomes = [
+        [Outcome(returned=o.returned[:2], args_after=o.args_after) for o in row] for row in outcomes
+    ]
+    verdicts = hc.judge("conv_backward", checks, outcomes)
+    assert not any(v.passed for v in verdicts if v.name != "inputs unchanged")
+    assert "returned 2 items" in verdicts[0].hint
+
+
+def test_lying_array_subclass_is_not_trusted():
+    """Is an ndarray subclass whose comparisons always say True refused?"""
+
+    class Agreeable(np.ndarray):
+        def __eq__(self, other):
+            return True
+
+        def __ne__(self, other):
+            return False
+
+    checks = hc.hidden_checks("zero_pad", SEED)
+    outcomes = [
+        [
+            Outcome(returned=np.zeros((1, 1, 1, 1)).view(Agreeable), args_after=c.call.args)
+            for c in check.cases
+        ]
+        for check in checks
+    ]
+    verdicts = hc.judge("zero_pad", checks, outcomes)
+    assert not any(v.passed for v in verdicts)
+    assert "subclass" in verdicts[0].hint
+
+
+def test_lying_object_is_not_trusted():
+    """Is an arbitrary object whose __eq__ always says True refused?"""
+
+    class Liar:
+        def __eq__(self, other):
+            return True
+
+        __hash__ = object.__hash__
+
+    checks = hc.hidden_checks("conv_single_step", SEED)
+    outcome = Outcome(returned=Liar(), args_after=None)
+    verdicts = hc.judge(
+        "conv_single_step", checks, same_outcome("conv_single_step", checks, outcome)
+    )
+    assert not any(v.passed for v in verdicts)
+
+
+def test_modified_inputs_fail_only_inputs_unchanged():
+    """Does an in-place change of an input cost the "inputs unchanged" check and nothing else?"""
+    checks = hc.hidden_checks("create_mask_from_window", SEED)
+    outcomes = reference_outcomes("create_mask_from_window", checks)
+    outcomes = [
+        [Outcome(returned=o.returned, args_after=(o.args_after[0] * 0,)) for o in row]
+        for row in outcomes
+    ]
+    verdicts = {v.name: v for v in hc.judge("create_mask_from_window", checks, outcomes)}
+    assert not verdicts["inputs unchanged"].passed
+    assert "modified its input x" in verdicts["inputs unchanged"].hint
+    assert all(v.passed for name, v in verdicts.items() if name != "inputs unchanged")
+
+
+def test_unknown_args_after_fails_inputs_unchanged():
+    """Is "inputs unchanged" refused when the sandbox could not report the inputs?"""
+    checks = hc.hidden_checks("distribute_value", SEED)
+    outcomes = [
+        [Outcome(returned=o.returned, args_after=None) for o in row]
+        for row in reference_outcomes("distribute_value", checks)
+    ]
+    verdicts = hc.judge("distribute_value", checks, outcomes)
+    assert all(v.passed for v in verdicts)  # distribute_value has no "inputs unchanged" check
+    checks = hc.hidden_checks("zero_pad", SEED)
+    outcomes = [
+        [Outcome(returned=o.returned, args_after=None) for o in row]
+        for row in reference_outcomes("zero_pad", checks)
+    ]
+    verdicts = {v.name: v for v in hc.judge("zero_pad", checks, outcomes)}
+    assert not verdicts["inputs unchanged"].passed
+
+
+def test_outcomes_must_match_checks():
+    """Is a mismatch between checks and outcomes a loud error, not a silent verdict?"""
+    checks = hc.hidden_checks("zero_pad", SEED)
+    with pytest.raises(ValueError):
+        hc.judge("zero_pad", checks, reference_outcomes("zero_pad", checks)[:-1])

@@ -1,0 +1,254 @@
+"""Tests of public_tests.py: every catalogued mistake is caught with its hint, every correct
+implementation passes, the module ships nothing instructor-only, and the gradient checks work."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import public_tests
+from tests.catalogue import Variant, load
+from tests.catalogue.canonical import CANONICAL
+from tests.catalogue.correct import CORRECT
+from tests.catalogue.mistakes import MISTAKES
+
+ROOT = Path(__file__).resolve().parent.parent
+EXERCISES = tuple(CANONICAL)
+
+
+def namespace_for(variant: Variant) -> dict:
+    """A notebook-like namespace: canonical solutions of the other exercises, then the variant."""
+    namespace = {"np": np}
+    for name, canonical in CANONICAL.items():
+        if name != variant.exercise:
+            load(canonical, namespace)
+    load(variant, namespace)
+    return namespace
+
+
+def public_test(exercise: str):
+    return getattr(public_tests, f"{exercise}_test")
+
+
+def run_public_test(variant: Variant):
+    """Run the public test of the variant's exercise on it; return (result, printed text)."""
+    namespace = namespace_for(variant)
+    return public_test(variant.exercise)(namespace[variant.exercise])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # wrong code averages empty slices
+@pytest.mark.parametrize("variant", MISTAKES, ids=lambda v: f"{v.exercise}:{v.label}")
+def test_public_test_catches_mistake(variant: Variant, capsys):
+    """Does the public test reject this realistic mistake, with its targeted hint?"""
+    with pytest.raises(AssertionError) as caught:
+        run_public_test(variant)
+    message = str(caught.value)
+    assert message.startswith(f"{variant.exercise} failed")
+    if variant.hint is not None:
+        assert variant.hint in message, message
+    assert "passed" not in capsys.readouterr().out
+
+
+CORRECT_AND_CANONICAL = CORRECT + tuple(CANONICAL.values())
+
+
+@pytest.mark.parametrize("variant", CORRECT_AND_CANONICAL, ids=lambda v: f"{v.exercise}:{v.label}")
+def test_public_test_accepts_correct_implementation(variant: Variant, capsys):
+    """Does every correct implementation pass, printing one success line and returning None?"""
+    assert run_public_test(variant) is None
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 1
+    assert printed[0].startswith(f"{variant.exercise}: all ") and "checks passed" in printed[0]
+
+
+def test_catalogues_cover_every_exercise():
+    """Do the catalogues hold at least 60 mistakes (4+ per exercise) and 15 correct variants,
+    with unique labels and mostly targeted hints?"""
+    assert len(MISTAKES) >= 60 and len(CORRECT) >= 15
+    for exercise in EXERCISES:
+        assert sum(v.exercise == exercise for v in MISTAKES) >= 4, exercise
+    labels = [(v.exercise, v.label) for v in MISTAKES + CORRECT]
+    assert len(labels) == len(set(labels))
+    assert sum(v.hint is not None for v in MISTAKES) >= 0.9 * len(MISTAKES)
+
+
+@pytest.mark.parametrize("variant", MISTAKES + CORRECT, ids=lambda v: f"{v.exercise}:{v.label}")
+def test_variant_defines_exactly_its_function(variant: Variant):
+    """Is each variant one cell with exactly one top-level def of its exercise?"""
+    tree = ast.parse(variant.source)
+    names = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
+    assert names.count(variant.exercise) == 1
+
+
+def test_public_tests_imports_only_numpy_and_stdlib():
+    """Does the student-facing module import nothing but numpy and the standard library?"""
+    tree = ast.parse((ROOT / "public_tests.py").read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "relative import"
+            imported.add(node.module.split(".")[0])
+    allowed = set(sys.stdlib_module_names) | {"numpy", "__future__"}
+    assert imported <= allowed, imported - allowed
+    assert not imported & {"grader", "authoring", "tests"}
+
+
+def test_star_import_exports_tests_and_gradient_checks():
+    """Does ``from public_tests import *`` give the eight tests and the gradient helpers only?"""
+    assert set(public_tests.__all__) == {f"{name}_test" for name in EXERCISES} | {
+        "numerical_gradient",
+        "relative_error",
+        "check_conv_gradients",
+        "check_pool_gradients",
+    }
+    for name in public_tests.__all__:
+        assert callable(getattr(public_tests, name))
+
+
+def test_public_tests_work_from_another_directory(tmp_path):
+    """Is the data found next to the module, whatever the working directory?"""
+    script = "import public_tests\nprint(len(public_tests.public_cases('conv_forward')))\n"
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(completed.stdout) > 0
+
+
+def test_error_in_student_code_is_chained():
+    """Is a crash reported as an AssertionError whose cause is the student's exception?"""
+
+    def crashing(X, pad):
+        raise ZeroDivisionError("boom")
+
+    with pytest.raises(AssertionError) as caught:
+        public_tests.zero_pad_test(crashing)
+    assert isinstance(caught.value.__cause__, ZeroDivisionError)
+    assert "raised ZeroDivisionError: boom" in str(caught.value)
+
+
+def test_not_a_function_is_rejected():
+    """Does passing something that is not callable fail clearly?"""
+    with pytest.raises(AssertionError, match="expects your function zero_pad"):
+        public_tests.zero_pad_test(None)
+
+
+def test_shape_message_gives_got_expected_and_formula():
+    """Does a wrong shape name the thing, give got vs expected and the output-size formula?"""
+    bad = Variant(
+        "conv_forward",
+        "zeros-of-input-shape",
+        """
+def conv_forward(A_prev, W, b, hparameters):
+    return np.zeros(A_prev.shape[:3] + (W.shape[3],)), (A_prev, W, b, hparameters)
+""",
+    )
+    with pytest.raises(AssertionError) as caught:
+        run_public_test(bad)
+    message = str(caught.value)
+    assert "conv_forward(...)[0] (Z) has shape (2, 5, 7, 8); expected (2, 3, 4, 8)" in message
+    assert "floor((n_H_prev - f + 2 * pad) / stride) + 1" in message
+
+
+def test_array_subclass_is_rejected():
+    """Is an np.ndarray subclass (whose comparisons could lie) refused?"""
+
+    class Agreeable(np.ndarray):
+        def __eq__(self, other):
+            return True
+
+    def sneaky(X, pad):
+        return np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0))).view(Agreeable)
+
+    with pytest.raises(AssertionError, match="np.ndarray subclass"):
+        public_tests.zero_pad_test(sneaky)
+
+
+def test_nan_fails_values():
+    """Does NaN in an output fail, even where everything else is right?"""
+
+    def with_nan(dz, shape):
+        a = np.full(shape, dz / (shape[0] * shape[1]))
+        a[0, 0] = np.nan
+        return a
+
+    with pytest.raises(AssertionError, match="NaN"):
+        public_tests.distribute_value_test(with_nan)
+
+
+def test_diagnose_is_total_on_garbage():
+    """Does diagnose return None or a hint, never raise, whatever the results hold?"""
+    junk = [object(), None, "text", np.array(["a"]), (1, 2), np.full((2, 2), np.nan)]
+    for exercise in EXERCISES:
+        case = public_tests.public_cases(exercise)[0]
+        results = [
+            public_tests.CaseResult(case.tags, case.args, got, case.expected, False) for got in junk
+        ]
+        results.append(public_tests.CaseResult(case.tags, case.args, 1, None, False))
+        hint = public_tests.diagnose(exercise, results)
+        assert hint is None or isinstance(hint, str)
+        assert public_tests.diagnose(exercise, []) is None
+
+
+def test_diagnose_pattern_needs_a_passing_contrast():
+    """Is "fails only when pad = 0" said only when a case without pad = 0 passes?"""
+    case = public_tests.public_cases("zero_pad")[0]
+    failing = public_tests.CaseResult(
+        frozenset({"pad=0"}), case.args, public_tests.Raised("ValueError: x"), case.expected, False
+    )
+    passing = public_tests.CaseResult(frozenset({"pad>0"}), case.args, None, case.expected, True)
+    assert "pad = 0" in public_tests.diagnose("zero_pad", [failing, passing])
+    assert public_tests.diagnose("zero_pad", [failing]) is None
+
+
+def _loaded(exercise: str):
+    return namespace_for(CANONICAL[exercise])[exercise]
+
+
+def test_conv_gradient_check_passes_on_canonical_and_fails_on_broken(capsys):
+    """Does check_conv_gradients accept a right backward and reject a wrong one?"""
+    conv_forward, conv_backward = _loaded("conv_forward"), _loaded("conv_backward")
+    public_tests.check_conv_gradients(conv_forward, conv_backward)
+    assert "relative errors" in capsys.readouterr().out
+
+    def broken_backward(dZ, cache):
+        dA_prev, dW, db = conv_backward(dZ, cache)
+        return dA_prev, dW * 1.01, db
+
+    with pytest.raises(AssertionError, match="dW"):
+        public_tests.check_conv_gradients(conv_forward, broken_backward)
+
+
+@pytest.mark.parametrize("mode", ["max", "average"])
+def test_pool_gradient_check_passes_on_canonical_and_fails_on_broken(mode, capsys):
+    """Does check_pool_gradients accept a right backward and reject a wrong one, in each mode?"""
+    pool_forward, pool_backward = _loaded("pool_forward"), _loaded("pool_backward")
+    public_tests.check_pool_gradients(pool_forward, pool_backward, mode)
+    assert "relative errors" in capsys.readouterr().out
+    other = "average" if mode == "max" else "max"
+
+    def swapped_backward(dA, cache, mode="max"):
+        return pool_backward(dA, cache, other)
+
+    with pytest.raises(AssertionError, match="differs from the numerical gradient"):
+        public_tests.check_pool_gradients(pool_forward, swapped_backward, mode)
+
+
+def test_numerical_gradient_of_a_known_function():
+    """Is the centred difference exact (to rounding) on a quadratic?"""
+    x = np.array([[1.0, -2.0], [0.5, 3.0]])
+    df = np.array([[1.0, 2.0], [3.0, 4.0]])
+    gradient = public_tests.numerical_gradient(lambda: x**2, x, df)
+    assert public_tests.relative_error(gradient, 2 * x * df) < 1e-8
+    assert np.array_equal(x, [[1.0, -2.0], [0.5, 3.0]])  # restored after the probes
