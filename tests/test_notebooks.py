@@ -360,6 +360,17 @@ def test_every_referenced_image_exists(role):
     assert "![](" not in markdown, "every figure needs alt text"
 
 
+def test_figures_show_the_alt_text_of_authoring_figures():
+    """Does the master source show every figure of authoring.figures, with its alt text (one
+    source of truth for what a screen reader says)?"""
+    from authoring.figures import ALT_TEXT
+
+    notebook = read(MASTER_SOURCE)
+    markdown = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+    for name, alt in ALT_TEXT.items():
+        assert f"![{alt}](images/{name})" in markdown, f"images/{name}: update its alt text"
+
+
 def test_notebooks_pass_ruff():
     """Does the code of the three notebooks pass `ruff check` and `ruff format --check`?"""
     paths = [str(path) for path in NOTEBOOKS.values()]
