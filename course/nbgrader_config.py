@@ -41,21 +41,21 @@ for _folder in COURSE_ROOT.parents:
         sys.path.insert(0, str(_folder))
         break
 
-# nbgrader's first pass over a submission ("sanitize"), unchanged from nbgrader 0.9.6, listed so
-# the whole pipeline reads in one place.
+# nbgrader's first pass over a submission ("sanitize"): nbgrader 0.9.6's list, one step fixed.
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",  # the student's own outputs count for nothing
     "nbgrader.preprocessors.DeduplicateIds",  # a duplicated cell keeps its grade_id once
     "nbgrader.preprocessors.OverwriteKernelspec",
-    # NB: must come after DeduplicateIds: it restores each locked cell (setup, test cells) and
-    # its points from the gradebook by grade_id.
-    "nbgrader.preprocessors.OverwriteCells",
+    # nbgrader's OverwriteCells (NB: must come after DeduplicateIds: it restores each locked
+    # cell, i.e. setup and test cells, and its points from the gradebook by grade_id), minus
+    # nbgrader 0.9.6's crashes on duplicated, unknown or deleted cells (see its docstring).
+    "grader.nbgrader_plugin.RestoreCells",
     "nbgrader.preprocessors.CheckCellMetadata",  # NB: last: validates what the others left
 ]
 # A deleted test cell is put back (with a note saying so), so it is graded like any other:
 # its verdict depends only on the solution code. (nbgrader's default leaves it out, and the
-# exercise silently scores 0 with "needs manual grade".)
-c.OverwriteCells.add_missing_cells = True
+# exercise silently scores 0 with "needs manual grade"; so does a notebook without metadata.)
+c.RestoreCells.add_missing_cells = True
 
 # The second pass ("autograde"): nbgrader's list with its kernel step, Execute, replaced.
 c.Autograde.autograde_preprocessors = [

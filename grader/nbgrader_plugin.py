@@ -33,7 +33,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils as nbgrader_utils
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import ExportPlugin
-from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
+from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, OverwriteCells
 from traitlets import Bool, Unicode
 
 from grader.exercises import ASSIGNMENT_ID, EXERCISES, PARTS, SETUP_CELL_ID, part_points
@@ -41,6 +41,8 @@ from grader.verdict import CheckVerdict, ExerciseVerdict, Grade
 
 # Metadata key the stub of an unreadable submission carries (see SubmissionReader).
 UNREADABLE_KEY = "unreadable_submission"
+# Metadata key of the autograded notebook's machine-readable summary (see grade_summary).
+SUMMARY_KEY = "trusted_grader"
 
 _EXERCISE_BY_TEST_CELL = {exercise.test_cell_id: exercise for exercise in EXERCISES}
 
@@ -114,6 +116,21 @@ def cell_verdicts(grade: Grade) -> dict[str, tuple[ExerciseVerdict, str | None]]
     return result
 
 
+def grade_summary(grade: Grade) -> dict:
+    """What tools read from an autograded notebook (metadata, never rendered in feedback):
+    {"total", "max", "error", "notes": [...], "exercises": {name: {"score", "max", "status"}}}."""
+    return {
+        "total": grade.total,
+        "max": grade.max,
+        "error": grade.error,
+        "notes": list(grade.notes),
+        "exercises": {
+            verdict.name: {"score": verdict.score, "max": verdict.max, "status": verdict.status}
+            for verdict in grade.exercises
+        },
+    }
+
+
 def earned_points(verdict: ExerciseVerdict, cell_points: float) -> float:
     """The verdict's fraction of the test cell's points (the gradebook's points are authoritative,
     so a course that reweights an exercise in the notebook still gets consistent scores)."""
@@ -128,17 +145,27 @@ def earned_points(verdict: ExerciseVerdict, cell_points: float) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-def notebook_key(notebook_json: str, *, sandbox: bool) -> str:
-    """Content hash naming a precomputed verdict: the exact sanitized notebook, the grading secret
-    (it draws the hidden inputs) and the sandbox flag. A verdict is reused only for identical
-    input graded the same way, so a stale or foreign cache entry can never apply."""
+def notebook_key(nb: NotebookNode, *, sandbox: bool) -> str:
+    """Content hash naming a precomputed verdict: what the grader reads of the sanitized notebook
+    (every cell's type, source and metadata, and the notebook's metadata), the grading secret (it
+    draws the hidden inputs) and the sandbox flag. A verdict is reused only for identical input
+    graded the same way, so a stale or foreign cache entry can never apply. Cell ids are left out:
+    nbconvert gives random ids to cells that lack one, on every pass, and the grader ignores them.
+    """
     from grader.grade import grading_secret
 
     secret, _ = grading_secret()
+    content = {
+        "metadata": nb.metadata,
+        "cells": [
+            {"type": cell.cell_type, "source": cell.source, "metadata": cell.metadata}
+            for cell in nb.cells
+        ],
+    }
     digest = hashlib.sha256()
     digest.update(hashlib.sha256(secret).digest())
     digest.update(f"sandbox={sandbox!r}\n".encode())
-    digest.update(notebook_json.encode())
+    digest.update(json.dumps(content, sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -183,11 +210,6 @@ def write_cached_grade(cache_dir: Path, key: str, grade: Grade) -> None:
     os.replace(partial, path)
 
 
-def notebook_json(nb: NotebookNode) -> str:
-    """The notebook as the grader receives it (nbformat's canonical serialisation)."""
-    return nbformat.writes(nb)
-
-
 def grade_notebook_json(text: str, *, sandbox: bool) -> Grade:
     """Grade a serialised notebook with the trusted grader, through a private temporary file.
 
@@ -227,10 +249,13 @@ class TrustedGrade(NbGraderPreprocessor):
     ).tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        from grader.grade import unreadable_grade
+
         # A student who forges this flag only gives themselves 0 with their own message.
         unreadable = nb.metadata.get(UNREADABLE_KEY)
-        grade = Grade(0.0, 0.0, (), error=str(unreadable)) if unreadable else self.grade(nb)
+        grade = unreadable_grade(str(unreadable)) if unreadable else self.grade(nb)
         verdicts = cell_verdicts(grade)
+        nb.metadata[SUMMARY_KEY] = grade_summary(grade)
         for cell in nb.cells:
             if cell.cell_type != "code":
                 continue
@@ -257,14 +282,13 @@ class TrustedGrade(NbGraderPreprocessor):
 
     def grade(self, nb: NotebookNode) -> Grade:
         """The Grade of this notebook: precomputed by grader.parallel if available, else now."""
-        text = notebook_json(nb)
         if self.verdict_cache:
-            key = notebook_key(text, sandbox=self.sandbox)
+            key = notebook_key(nb, sandbox=self.sandbox)
             cached = read_cached_grade(Path(self.verdict_cache), key)
             if cached is not None:
                 return cached
             self.log.info("No precomputed verdict for this notebook: grading it now")
-        return grade_notebook_json(text, sandbox=self.sandbox)
+        return grade_notebook_json(nbformat.writes(nb), sandbox=self.sandbox)
 
 
 class HideTestCode(ClearHiddenTests):
@@ -280,6 +304,73 @@ class HideTestCode(ClearHiddenTests):
         if nbgrader_utils.is_grade(cell) and not nbgrader_utils.is_solution(cell):
             self._remove_hidden_test_region(cell)
         return cell, resources
+
+
+class RestoreCells(OverwriteCells):
+    """nbgrader's OverwriteCells, made total: no submission can make it, or the run, fail.
+
+    Two defects of nbgrader 0.9.6 it works around:
+
+    - a cell whose nbgrader metadata has no grade_id (DeduplicateIds empties a duplicate's
+      metadata; OverwriteCells itself deletes a grade_id unknown to the gradebook) makes
+      CheckCellMetadata raise SchemaTooOldError, which aborts the whole autograde run for every
+      student after it, or makes re-adding missing cells raise KeyError. Such metadata marks no
+      nbgrader cell any more, so it is dropped, before and after nbgrader's pass;
+    - with ``add_missing_cells``, nbgrader inserts a missing grade cell after the cell preceding
+      it in the source and raises KeyError when that cell is missing too (a notebook of the older
+      edition has no nbgrader metadata at all). Here a missing test cell goes right after its
+      exercise's solution cell when present, else at the end; it says it was added back, and
+      TrustedGrade grades it like any other.
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: dict):
+        _drop_metadata_without_grade_id(nb)
+        nb, resources = super().preprocess(nb, resources)
+        _drop_metadata_without_grade_id(nb)
+        return nb, resources
+
+    def add_missing_grade_cells(self, nb: NotebookNode, resources: dict):
+        source_notebook = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+        sources = {cell.name: cell for cell in source_notebook.source_cells}
+        solutions = {cell.name for cell in source_notebook.solution_cells}
+        order = _notebook_order()
+        present = {_grade_id(cell) for cell in nb.cells}
+        missing = [cell for cell in source_notebook.grade_cells if cell.name not in present]
+        for grade_cell in sorted(missing, key=lambda cell: order.get(cell.name, len(order))):
+            self.log.warning("Missing grade cell %s: added back", grade_cell.name)
+            cell = self.missing_cell_transform(
+                sources[grade_cell.name], grade_cell.max_score, grade_cell.name in solutions
+            )
+            exercise = _EXERCISE_BY_TEST_CELL.get(grade_cell.name)
+            after = [
+                index
+                for index, existing in enumerate(nb.cells)
+                if exercise is not None and _grade_id(existing) == exercise.solution_cell_id
+            ]
+            nb.cells.insert(after[-1] + 1 if after else len(nb.cells), cell)
+        return nb, resources
+
+    def add_missing_task_cells(self, nb: NotebookNode, resources: dict):
+        source_notebook = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+        sources = {cell.name: cell for cell in source_notebook.source_cells}
+        present = {_grade_id(cell) for cell in nb.cells}
+        for task_cell in source_notebook.task_cells:
+            if task_cell.name not in present:
+                cell = sources[task_cell.name]
+                nb.cells.append(
+                    self.missing_cell_transform(cell, task_cell.max_score, is_task=True)
+                )
+        return nb, resources
+
+
+def _grade_id(cell: NotebookNode) -> str | None:
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def _drop_metadata_without_grade_id(nb: NotebookNode) -> None:
+    for cell in nb.cells:
+        if "nbgrader" in cell.metadata and not _grade_id(cell):
+            del cell.metadata["nbgrader"]
 
 
 # ---------------------------------------------------------------------------------------------
