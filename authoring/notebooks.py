@@ -129,6 +129,22 @@ def generate(master_source: Path, out_dir: Path) -> dict[str, Path]:
     return written
 
 
+def this_python_kernel():
+    """A Jupyter KernelManager for ipykernel running on this very Python (sys.executable).
+
+    It ignores every registered kernelspec, so a ``python3`` kernel the user registered for
+    another Python can never run the notebooks in the tests or the benchmark.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    # No kernel directories: jupyter_client falls back to ipykernel's own spec for "python3",
+    # whose command line is sys.executable -m ipykernel_launcher.
+    return KernelManager(
+        kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=[])
+    )
+
+
 # --- the cell contract ------------------------------------------------------------------------
 
 

@@ -2,11 +2,12 @@
 
     python -m bench.notebook_run_all [--runs N]
 
-Each run starts a fresh ``python3`` kernel (this virtualenv's), waits until it answers, then times
-executing every cell in order from the notebook's folder, as *Run All* would after the kernel
-is up. Imports (numpy, matplotlib), the public tests, the photo section and the gradient checks
-all count. Prints the median and range over the runs and the slowest cells of the median run;
-the goal is a median of at most GOAL_SECONDS. A report, not a test: it never fails on time.
+Each run starts a fresh ``python3`` kernel on this Python (the virtualenv's ipykernel), waits
+until it answers, then times executing every cell in order from the notebook's folder, as
+*Run All* would once the kernel is up. Imports (numpy, matplotlib), the public tests, the photo
+section and the gradient checks all count. Prints the median and range over the runs and the
+slowest cells of the median run; the goal is a median of at most GOAL_SECONDS. A report, not a
+test: it never fails on time.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from authoring.notebooks import REPO_ROOT, SOLUTION_NOTEBOOK
+from authoring.notebooks import REPO_ROOT, SOLUTION_NOTEBOOK, this_python_kernel
 
 GOAL_SECONDS = 5.0
 
@@ -33,7 +34,7 @@ def run_all_once(path: Path) -> tuple[float, list[tuple[float, str]]]:
     notebook = nbformat.read(str(path), as_version=4)
     client = NotebookClient(
         notebook,
-        kernel_name="python3",
+        km=this_python_kernel(),
         timeout=300,
         resources={"metadata": {"path": str(path.parent)}},
     )

@@ -29,6 +29,7 @@ from authoring.notebooks import (
     code_cells,
     contract_problems,
     differences,
+    this_python_kernel,
     top_level_defs,
 )
 from authoring.release import referenced_images
@@ -45,7 +46,7 @@ def read(path: Path):
 
 
 def execute(path: Path, *, allow_errors: bool):
-    """Run a notebook top to bottom in the venv's python3 kernel, from its own folder.
+    """Run a notebook top to bottom in a python3 kernel of this Python, from its own folder.
 
     A last cell printing the kernel's sys.prefix is appended (in memory only) so the tests can
     check which Python ran the notebook.
@@ -54,7 +55,7 @@ def execute(path: Path, *, allow_errors: bool):
     notebook.cells.append(nbformat.v4.new_code_cell(KERNEL_PROBE, id="kernel-probe"))
     client = NotebookClient(
         notebook,
-        kernel_name="python3",
+        km=this_python_kernel(),
         timeout=120,
         allow_errors=allow_errors,
         resources={"metadata": {"path": str(path.parent)}},
