@@ -21,7 +21,9 @@ import argparse
 import csv
 import json
 import logging
+import os
 import sys
+import textwrap
 from pathlib import Path
 
 from grader.exercises import EXERCISES, part_points
@@ -39,6 +41,7 @@ EXIT_USAGE = 2
 EXIT_NO_SANDBOX = 3
 
 NBGRADER_FOLDERS = ("submitted", "autograded")
+REPORT_WIDTH = 100
 
 CSV_COLUMNS = (
     "student",
@@ -144,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         if len(args.notebooks) == 1 and args.csv is None:
             return _grade_single(args)
         return _grade_batch(args)
+    except BrokenPipeError:  # stdout closed early (`... | head`): not an error of the grader
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except SandboxUnavailable as error:
         print(
             f"error: the grading sandbox is not available: {error}\n"
@@ -207,18 +213,29 @@ def format_report(path: Path, grade: Grade) -> str:
         status = "" if verdict.status == "graded" else f"  [{verdict.status}]"
         lines.append(
             f"  {verdict.name:<{width}}  {_points(verdict.score):>5} / {_points(verdict.max):<3}"
-            f"{status}"
+            f"{status}".rstrip()
         )
         if verdict.message:
-            lines.append(f"      {verdict.message}")
+            lines.append(_wrapped(verdict.message, "      "))
         for check in verdict.checks:
             if not check.passed:
                 hint = f": {check.hint}" if check.hint else ""
-                lines.append(f"      failed {check.name}{hint}")
+                lines.append(_wrapped(f"failed check '{check.name}'{hint}", "      "))
     if grade.notes:
         lines.append("notes:")
-        lines.extend(f"  - {note}" for note in grade.notes)
+        lines.extend(_wrapped(note, "    ", first="  - ") for note in grade.notes)
     return "\n".join(lines)
+
+
+def _wrapped(text: str, indent: str, *, first: str | None = None) -> str:
+    return textwrap.fill(
+        text,
+        width=REPORT_WIDTH,
+        initial_indent=indent if first is None else first,
+        subsequent_indent=indent + "  ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def format_summary(paths: list[Path], grades: list[Grade]) -> str:

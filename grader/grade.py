@@ -102,16 +102,18 @@ def grade_notebook(path, *, sandbox: bool = True, seed: int | None = None, limit
     }
     run = run_submission(extraction.setup, extraction.cells, calls, limits=limits, sandbox=sandbox)
 
+    if run.setup_error is not None:  # the trusted setup: never the student's fault
+        raise RuntimeError(f"the trusted setup cell failed in the sandbox: {run.setup_error}")
+
     verdicts = []
     for exercise in EXERCISES:
         name = exercise.name
         if name in extraction.missing:
             verdicts.append(_verdict(exercise, (), STATUS_NOT_FOUND, extraction.missing[name]))
-        elif name in run.exercise_errors:
-            verdicts.append(_verdict(exercise, (), STATUS_ERROR, run.exercise_errors[name]))
         else:
             outcomes = _split(run.outcomes.get(name, []), checks[name])
-            verdicts.append(_judged(exercise, checks[name], outcomes, limits))
+            failure = run.exercise_errors.get(name)
+            verdicts.append(_judged(exercise, checks[name], outcomes, failure))
     total = round(sum(verdict.score for verdict in verdicts), 2)
     return Grade(total, MAX_POINTS, tuple(verdicts), None, extraction.notes)
 
@@ -141,21 +143,27 @@ def _split(flat_outcomes: Sequence, exercise_checks) -> list[list]:
     return outcomes
 
 
-def _judged(exercise, exercise_checks, outcomes, limits) -> ExerciseVerdict:
-    """The verdict of an exercise whose code ran: graded, not implemented, or error (timeouts)."""
+def _judged(exercise, exercise_checks, outcomes, failure: str | None) -> ExerciseVerdict:
+    """The verdict of an exercise whose code was sent to the sandbox.
+
+    failure -- the sandbox's reason when the exercise failed as a whole (timeout, crash, syntax
+               error, function not defined); the calls that returned before it still count.
+    """
     flat = [outcome for check_outcomes in outcomes for outcome in check_outcomes]
-    errors = [outcome.error for outcome in flat]
-    if flat and all(_is_not_implemented(error) for error in errors):
+    if failure is not None and failure.startswith("not found"):
+        return _verdict(exercise, (), STATUS_NOT_FOUND, failure)
+    if flat and all(_is_not_implemented(outcome.error) for outcome in flat):
         return _verdict(
             exercise,
             (),
             STATUS_NOT_IMPLEMENTED,
             f"{exercise.name} raises NotImplementedError: replace the placeholder with your code",
         )
+    if failure is not None and all(outcome.error is not None for outcome in flat):
+        return _verdict(exercise, (), STATUS_ERROR, failure)  # nothing returned: nothing to judge
     verdicts = tuple(judge(exercise.name, exercise_checks, outcomes))
-    failures = _run_failures(errors, limits)
-    if failures:
-        return _verdict(exercise, verdicts, STATUS_ERROR, failures)
+    if failure is not None:
+        return _verdict(exercise, verdicts, STATUS_ERROR, failure)
     return _verdict(exercise, verdicts, STATUS_GRADED, None)
 
 
@@ -163,27 +171,6 @@ def _is_not_implemented(error: str | None) -> bool:
     return error is not None and (
         error == "NotImplementedError" or error.startswith("NotImplementedError:")
     )
-
-
-def _run_failures(errors: list[str | None], limits) -> str | None:
-    """A message for the calls that did not finish (timeout, crash, output too large), or None."""
-    timeouts = sum(error == "timeout" for error in errors)
-    crashes = [error for error in errors if error and error.startswith("crashed")]
-    too_large = sum(error == "output too large" for error in errors)
-    parts = []
-    if timeouts:
-        parts.append(f"timed out after {_timeout_seconds(limits):g} s on {timeouts} call(s)")
-    if crashes:
-        parts.append(f"{crashes[0]} ({len(crashes)} call(s))")
-    if too_large:
-        parts.append(f"output too large on {too_large} call(s)")
-    if not parts:
-        return None
-    return "; ".join(parts) + f" of {len(errors)}"
-
-
-def _timeout_seconds(limits) -> float:
-    return float(limits.timeout_seconds)
 
 
 # --- many submissions ------------------------------------------------------------------------
