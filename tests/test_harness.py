@@ -1,0 +1,421 @@
+"""Tests of grader/harness.py: what a student's cells and functions see and what comes back.
+
+The harness is exercised through ``run_submission(..., sandbox=False)`` (same harness, no
+bubblewrap, so these tests also run where bwrap is missing); containment is tests/test_sandbox.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader import harness, reference
+from grader.calls import Call
+from grader.exercises import EXERCISE_NAMES
+from grader.sandbox import Limits, run_submission
+from tests.catalogue.canonical import CANONICAL
+from tests.factories import SETUP_SOURCE
+
+LIMITS = Limits(exercise_seconds=5, submission_seconds=30)
+RNG = np.random.default_rng(1234)
+
+
+def canonical(*names: str) -> dict[str, str]:
+    return {name: CANONICAL[name].source for name in names}
+
+
+def zero_pad_calls() -> list[Call]:
+    return [Call((RNG.standard_normal((2, 3, 3, 2)), pad)) for pad in (0, 2)]
+
+
+def conv_forward_calls() -> list[Call]:
+    A_prev = RNG.standard_normal((2, 5, 4, 3))
+    W, b = RNG.standard_normal((3, 3, 3, 2)), RNG.standard_normal((1, 1, 1, 2))
+    return [
+        Call((A_prev, W, b, {"stride": 2, "pad": 1})),
+        Call((A_prev, W, b, {"stride": 1, "pad": 0})),
+    ]
+
+
+def pool_backward_calls() -> list[Call]:
+    A_prev = RNG.standard_normal((2, 4, 4, 3))
+    hparameters = {"stride": 1, "f": 2}
+    dA = RNG.standard_normal((2, 3, 3, 3))
+    return [Call((dA, (A_prev, hparameters), mode)) for mode in ("max", "average")]
+
+
+def run(cells, calls, setup=SETUP_SOURCE, limits=LIMITS):
+    return run_submission(setup, cells, calls, limits=limits, sandbox=False)
+
+
+def assert_correct(result, name: str, calls: list[Call]) -> None:
+    """Every call of ``name`` returned what the reference returns."""
+    assert name not in result.exercise_errors, result.exercise_errors
+    outcomes = result.outcomes[name]
+    assert len(outcomes) == len(calls)
+    for outcome, call in zip(outcomes, calls, strict=True):
+        assert outcome.error is None, outcome.error
+        expected = getattr(reference, name)(*call.args)
+        got = outcome.returned
+        if isinstance(expected, tuple):
+            got, expected = got[0], expected[0]
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------------- the program itself
+
+
+def test_harness_and_wire_import_only_the_standard_library_numpy_and_each_other():
+    """Can the harness run in a sandbox holding nothing of the grader but its three files?"""
+    allowed = set(sys.stdlib_module_names) | {"numpy", "wire", "calls", "__future__"}
+    for module in ("harness.py", "wire.py"):
+        tree = ast.parse((Path(harness.__file__).parent / module).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                # wire.py's `from grader.calls import Unsupported` has a sandbox fallback.
+                assert top in allowed or name == "grader.calls", f"{module} imports {name}"
+
+
+def test_stand_in_names_are_exactly_the_exercises_other_solutions_call():
+    """Are the stand-ins the four exercises that other canonical solutions call by name?"""
+    called = set()
+    for name, variant in CANONICAL.items():
+        for node in ast.walk(ast.parse(variant.source)):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in EXERCISE_NAMES
+                and node.func.id != name
+            ):
+                called.add(node.func.id)
+    assert set(harness.STAND_IN_NAMES) == called
+
+
+@pytest.mark.parametrize("name", harness.STAND_IN_NAMES)
+def test_stand_ins_agree_with_the_reference(name):
+    """Does each stand-in compute what the trusted reference computes?"""
+    rng = np.random.default_rng(5)
+    args = {
+        "zero_pad": (rng.standard_normal((2, 3, 4, 2)), 2),
+        "conv_single_step": (rng.standard_normal((3, 3, 2)),) * 2
+        + (rng.standard_normal((1, 1, 1)),),
+        "create_mask_from_window": (rng.standard_normal((3, 2)),),
+        "distribute_value": (2.5, (2, 3)),
+    }[name]
+    got, expected = harness._stand_in(name)(*args), getattr(reference, name)(*args)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert np.asarray(got).dtype == np.asarray(expected).dtype
+
+
+# --------------------------------------------------------------- magics and shell lines
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("%timeit f(x)\ny = 1", "pass\ny = 1"),
+        ("!ls -la\ny = 1", "pass\ny = 1"),
+        ("files = !ls\n", "files = None\n"),
+        ("out = %env\n", "out = None\n"),
+        ("%time y = f(1)", "y = f(1)"),
+        ("def f():\n    %matplotlib inline\n    return 1", "def f():\n    pass\n    return 1"),
+        ("np.pad?\ny = 1", "pass\ny = 1"),
+        ("%%time\ny = 1\nz = 2", "\ny = 1\nz = 2"),
+        ("%%bash\nrm -rf /\necho hi", "\n\n"),
+        ("%%writefile x.py\nimport os", "\n"),
+    ],
+)
+def test_magics_and_shell_lines_are_neutralised_keeping_line_numbers(source, expected):
+    """Is each IPython construct turned into plain Python with the same number of lines?"""
+    assert harness.python_source(source) == expected
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "x = (1\n     % 2)\n",
+        'def f():\n    """Notes:\n!important\n%percent\n"""\n    return 1\n',
+        "y = 'a' if True else '!b'\n",
+    ],
+)
+def test_valid_python_is_never_rewritten(source):
+    """Is valid Python (a % continuation line, a docstring line starting with !) untouched?"""
+    assert harness.python_source(source) == source
+
+
+def test_lines_inside_a_string_are_not_rewritten_when_a_magic_is_elsewhere():
+    """Does a magic elsewhere in the cell leave a multi-line string's lines alone?"""
+    source = '%timeit 1\ntext = """\n!keep\n%keep\n"""'
+    assert harness.python_source(source) == 'pass\ntext = """\n!keep\n%keep\n"""'
+
+
+def test_cells_with_magics_run_and_their_functions_are_graded():
+    """Is a cell with %timeit and !ls lines (and a %%time cell) graded like plain Python?"""
+    zero_pad = "%matplotlib inline\n!pip install numpy\n" + CANONICAL["zero_pad"].source
+    zero_pad += "\n%timeit zero_pad(np.ones((1, 2, 2, 1)), 1)\n"
+    conv = "%%time\n" + CANONICAL["conv_forward"].source
+    calls = {"zero_pad": zero_pad_calls(), "conv_forward": conv_forward_calls()}
+    result = run({"zero_pad": zero_pad, "conv_forward": conv}, calls)
+    assert result.cell_errors == {}
+    assert_correct(result, "zero_pad", calls["zero_pad"])
+    assert_correct(result, "conv_forward", calls["conv_forward"])
+
+
+# ---------------------------------------------------------- each failure stays in its cell
+
+
+def test_a_syntax_error_breaks_only_its_exercise_and_says_where():
+    """Does a SyntaxError in one cell fail that exercise (with its line) and nothing else?"""
+    broken = "def zero_pad(X, pad):\n    y = 1\n    return X[pad:-pad,\n"
+    calls = {"zero_pad": zero_pad_calls(), "conv_forward": conv_forward_calls()}
+    result = run({"zero_pad": broken, **canonical("conv_forward")}, calls)
+    assert result.exercise_errors["zero_pad"].startswith("SyntaxError")
+    assert "(line 3)" in result.exercise_errors["zero_pad"]
+    assert all(outcome.error == "not found" for outcome in result.outcomes["zero_pad"])
+    assert_correct(result, "conv_forward", calls["conv_forward"])
+
+
+def test_an_exception_while_running_a_cell_only_matters_if_the_function_is_missing():
+    """Is a function defined before its cell raised still graded, and one never defined
+    reported with the exception?"""
+    after_def = CANONICAL["zero_pad"].source + "\nzero_pad_test(zero_pad)\nraise ValueError('oops')"
+    before_def = "import not_a_module\n" + CANONICAL["conv_forward"].source
+    calls = {"zero_pad": zero_pad_calls(), "conv_forward": conv_forward_calls()}
+    result = run({"zero_pad": after_def, "conv_forward": before_def}, calls)
+    assert_correct(result, "zero_pad", calls["zero_pad"])
+    assert result.cell_errors["zero_pad"].startswith("ValueError: oops")
+    assert result.exercise_errors["conv_forward"].startswith("ModuleNotFoundError")
+    assert "(line 1)" in result.exercise_errors["conv_forward"]
+
+
+@pytest.mark.parametrize(
+    ("cells", "why"),
+    [
+        ({}, "not found: no cell defines zero_pad()"),
+        ({"zero_pad": "def zeropad(X, pad):\n    return X"}, "not found: the cell does not define"),
+        ({"zero_pad": "zero_pad = 3"}, "not found: zero_pad is not a function but int"),
+    ],
+)
+def test_a_missing_function_is_not_found(cells, why):
+    """Is an exercise without a function reported "not found", with why, call by call?"""
+    result = run(cells, {"zero_pad": zero_pad_calls()})
+    assert result.exercise_errors["zero_pad"].startswith(why)
+    assert [outcome.error for outcome in result.outcomes["zero_pad"]] == ["not found"] * 2
+
+
+def test_exceptions_in_calls_are_reported_per_call_and_capped():
+    """Is NotImplementedError reported as such, other exceptions as "Type: message" (capped),
+    and do KeyboardInterrupt and SystemExit count as failed calls, not crashes?"""
+    source = """
+def zero_pad(X, pad):
+    if pad == 0:
+        raise NotImplementedError("write me")
+    raise KeyError("k" * 5000)
+
+def conv_single_step(a, W, b):
+    raise KeyboardInterrupt
+
+def create_mask_from_window(x):
+    import sys
+    sys.exit(3)
+"""
+    calls = {
+        "zero_pad": zero_pad_calls(),
+        "conv_single_step": [Call((np.ones((2, 2, 1)), np.ones((2, 2, 1)), np.ones((1, 1, 1))))],
+        "create_mask_from_window": [Call((np.ones((2, 2)),))],
+    }
+    result = run({"zero_pad": source}, calls)
+    first, second = result.outcomes["zero_pad"]
+    assert first.error == "NotImplementedError"
+    assert second.error.startswith("KeyError: 'kkk") and len(second.error) <= 500
+    assert result.outcomes["conv_single_step"][0].error == "KeyboardInterrupt"
+    assert result.outcomes["create_mask_from_window"][0].error == "SystemExit: 3"
+    assert result.exercise_errors == {} and result.children == 1
+
+
+def test_setup_errors_are_reported_and_cells_still_run():
+    """Does a failing setup line get reported while the cells still run?"""
+    calls = {"zero_pad": zero_pad_calls()}
+    result = run(canonical("zero_pad"), calls, setup="import numpy as np\nimport not_there")
+    assert result.setup_error.startswith("ModuleNotFoundError")
+    assert_correct(result, "zero_pad", calls["zero_pad"])
+
+
+# ------------------------------------------------------------------------------ fairness
+
+
+def test_a_broken_zero_pad_never_costs_points_on_conv_forward_or_pool_backward():
+    """Do conv_forward and pool_backward use trusted stand-ins for the exercises they call?"""
+    broken = {
+        "zero_pad": "def zero_pad(X, pad):\n    return None",
+        "conv_single_step": "def conv_single_step(a, W, b):\n    raise NotImplementedError",
+        "create_mask_from_window": "def create_mask_from_window(x):\n    return 1 / 0",
+        "distribute_value": "def distribute_value(dz, shape):\n    return 'no'",
+    }
+    cells = {**broken, **canonical("conv_forward", "pool_backward")}
+    calls = {"conv_forward": conv_forward_calls(), "pool_backward": pool_backward_calls()}
+    calls["zero_pad"] = zero_pad_calls()
+    result = run(cells, calls)
+    assert_correct(result, "conv_forward", calls["conv_forward"])
+    assert_correct(result, "pool_backward", calls["pool_backward"])
+    assert all(outcome.returned is None for outcome in result.outcomes["zero_pad"])
+
+
+def test_stand_ins_reach_helpers_closures_and_decorated_functions_of_the_cell():
+    """Does a helper, a closure or a decorated function in conv_forward's cell that calls
+    zero_pad also get the stand-in?"""
+    source = """
+import functools
+
+def _pad_all(A, pad):
+    return zero_pad(A, pad)
+
+def _make():
+    def inner(A_prev, W, b, hparameters):
+        padded = _pad_all(A_prev, hparameters["pad"])
+        f, stride = W.shape[0], hparameters["stride"]
+        m, n_H_prev, n_W_prev, _ = A_prev.shape
+        n_H = (n_H_prev - f + 2 * hparameters["pad"]) // stride + 1
+        n_W = (n_W_prev - f + 2 * hparameters["pad"]) // stride + 1
+        Z = np.zeros((m, n_H, n_W, W.shape[3]))
+        for i in range(m):
+            for h in range(n_H):
+                for w in range(n_W):
+                    for c in range(W.shape[3]):
+                        window = padded[i, h * stride:h * stride + f, w * stride:w * stride + f]
+                        Z[i, h, w, c] = conv_single_step(window, W[..., c], b[..., c])
+        return Z, (A_prev, W, b, hparameters)
+    return inner
+
+def logged(function):
+    @functools.wraps(function)
+    def wrapper(*args):
+        return function(*args)
+    return wrapper
+
+conv_forward = logged(_make())
+"""
+    cells = {"zero_pad": "def zero_pad(X, pad):\n    return X", "conv_forward": source}
+    calls = {"conv_forward": conv_forward_calls()}
+    assert_correct(run(cells, calls), "conv_forward", calls["conv_forward"])
+
+
+def test_no_trusted_stand_in_exists_while_its_own_exercise_is_graded():
+    """Can zero_pad find a trusted zero_pad anywhere in the process while it is graded?"""
+    source = """
+import gc
+def zero_pad(X, pad):
+    found = [
+        f for f in gc.get_objects()
+        if type(f).__name__ == "function" and f.__name__ == "zero_pad" and f is not zero_pad
+    ]
+    return len(found)
+"""
+    result = run({"zero_pad": source, **canonical("conv_forward")}, {"zero_pad": zero_pad_calls()})
+    assert [outcome.returned for outcome in result.outcomes["zero_pad"]] == [0, 0]
+
+
+def test_patches_and_rebound_names_reach_only_their_own_exercise():
+    """Do builtins/NumPy patches and a rebound ``np`` in one cell leave other exercises intact,
+    while the patching exercise itself sees its patches?"""
+    attack = """
+import builtins, sys
+import numpy
+numpy.sum = lambda *args, **kwargs: 42.0
+numpy.allclose = lambda *args, **kwargs: True
+numpy.testing.assert_allclose = lambda *args, **kwargs: None
+builtins.isinstance = lambda *args: True
+builtins.len = lambda obj: 0
+builtins.range = None
+sys.displayhook = lambda value: None
+sys.excepthook = lambda *args: None
+np = None
+
+def zero_pad(X, pad):
+    return numpy.sum(X)
+"""
+    cells = {"zero_pad": attack, **canonical("conv_forward", "pool_backward")}
+    calls = {"zero_pad": zero_pad_calls(), "conv_forward": conv_forward_calls()}
+    calls["pool_backward"] = pool_backward_calls()
+    result = run(cells, calls)
+    assert [outcome.returned for outcome in result.outcomes["zero_pad"]] == [42.0, 42.0]
+    assert_correct(result, "conv_forward", calls["conv_forward"])
+    assert_correct(result, "pool_backward", calls["pool_backward"])
+
+
+def test_later_cells_cannot_redefine_an_earlier_exercise():
+    """Is each exercise graded as its own cell left it, like the notebook's test cell right
+    after it (a later cell redefining zero_pad changes nothing)?"""
+    later = CANONICAL["conv_forward"].source + "\ndef zero_pad(X, pad):\n    return None\n"
+    calls = {"zero_pad": zero_pad_calls()}
+    result = run({**canonical("zero_pad"), "conv_forward": later}, calls)
+    assert_correct(result, "zero_pad", calls["zero_pad"])
+
+
+# ------------------------------------------------------------------------------ the data
+
+
+def test_each_call_gets_fresh_arguments_and_reports_them_after():
+    """Does each call get its own deep copy, with in-place changes reported in args_after?"""
+    source = "def zero_pad(X, pad):\n    X[...] = pad\n    return X.sum()"
+    calls = [Call((np.zeros((1, 2, 2, 1)), 3)), Call((np.zeros((1, 2, 2, 1)), 5))]
+    result = run({"zero_pad": source}, {"zero_pad": calls})
+    first, second = result.outcomes["zero_pad"]
+    assert (first.returned, second.returned) == (12.0, 20.0)
+    assert (first.args_after[0] == 3).all() and (second.args_after[0] == 5).all()
+    assert (calls[0].args[0] == 0).all()
+
+
+def test_returned_values_keep_their_exact_types():
+    """Do float, np.float64, 0-d arrays, NaN and non-plain objects come back as such?"""
+    source = """
+def zero_pad(X, pad):
+    return [1.5, np.float64(1.5), np.array(1.5), float("nan"), lambda: 0, X[0, 0].view(np.matrix)]
+"""
+    result = run({"zero_pad": source}, {"zero_pad": zero_pad_calls()[:1]})
+    returned = result.outcomes["zero_pad"][0].returned
+    assert [type(value).__name__ for value in returned] == [
+        "float",
+        "float64",
+        "ndarray",
+        "float",
+        "Unsupported",
+        "ndarray",
+    ]
+    assert returned[2].shape == () and np.isnan(returned[3])
+
+
+def test_printed_output_is_captured_apart_from_the_results():
+    """Is what the student prints counted and kept for instructors, apart from the results?"""
+    source = CANONICAL["zero_pad"].source.replace(
+        "    X_pad =", "    print('debugging', pad)\n    X_pad ="
+    )
+    calls = {"zero_pad": zero_pad_calls()}
+    result = run({"zero_pad": source + "\nprint('cell ran')"}, calls)
+    assert "cell ran" in result.output_tail and "debugging 2" in result.output_tail
+    assert result.output_bytes == len("cell ran\ndebugging 0\ndebugging 2\n")
+    assert_correct(result, "zero_pad", calls["zero_pad"])
+
+
+def test_exercises_run_in_notebook_order_whatever_the_dict_order():
+    """Are cells run and exercises called in the notebook's order, not the caller's?"""
+    setup = SETUP_SOURCE + "\nloaded, called = [], []"
+    source = "loaded.append('{name}')\ndef {name}(*args):\n    called.append('{name}')\n"
+    source += "    return list(loaded), list(called)"
+    names = list(reversed(EXERCISE_NAMES))
+    cells = {name: source.format(name=name) for name in names}
+    result = run(cells, {name: [Call(())] for name in names}, setup=setup)
+    loaded, called = result.outcomes["pool_backward"][0].returned
+    assert loaded == called == list(EXERCISE_NAMES)
+    assert list(result.outcomes) == list(EXERCISE_NAMES)
