@@ -20,6 +20,7 @@ import ast
 import difflib
 import json
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -143,6 +144,58 @@ def this_python_kernel():
     return KernelManager(
         kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=[])
     )
+
+
+# --- the figures next to the master source -----------------------------------------------------
+
+
+def course_image_links(images_dir: Path = REPO_ROOT / "images") -> dict[Path, str]:
+    """{link in the master source's images/ folder: its relative target} for every figure.
+
+    nbgrader copies the files of the source folder into what it releases, but os.walk does not
+    descend into a symlinked folder: images/ next to the master source is a real folder of
+    per-file links to ../../../../images/<name>, so `nbgrader generate_assignment` ships them.
+    """
+    folder = MASTER_SOURCE.parent / "images"
+    return {
+        folder / image.name: f"../../../../images/{image.name}"
+        for image in sorted(images_dir.iterdir())
+        if image.is_file()
+    }
+
+
+def course_image_problems() -> list[str]:
+    """How the master source's images/ folder differs from the links it should hold."""
+    expected = course_image_links()
+    folder = MASTER_SOURCE.parent / "images"
+    if folder.is_symlink() or not folder.is_dir():
+        return [f"{folder.relative_to(REPO_ROOT)} must be a real folder of links"]
+    problems = []
+    for link, target in expected.items():
+        if not link.is_symlink() or os.readlink(link) != target:
+            problems.append(f"{link.relative_to(REPO_ROOT)} should link to {target}")
+    for item in folder.iterdir():
+        if item not in expected:
+            problems.append(f"{item.relative_to(REPO_ROOT)} is not a figure of images/")
+    return problems
+
+
+def link_course_images() -> None:
+    """Make the master source's images/ folder hold exactly the links of course_image_links()."""
+    folder = MASTER_SOURCE.parent / "images"
+    if folder.is_symlink() or folder.is_file():
+        folder.unlink()
+    folder.mkdir(exist_ok=True)
+    expected = course_image_links()
+    for item in folder.iterdir():
+        if item not in expected:
+            item.unlink()
+    for link, target in expected.items():
+        if link.is_symlink() and os.readlink(link) == target:
+            continue
+        if link.exists() or link.is_symlink():
+            link.unlink()
+        link.symlink_to(target)
 
 
 # --- the cell contract ------------------------------------------------------------------------
@@ -376,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     # nbgrader's converters log every step at INFO; keep the output to what needs attention.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     if args.check:
-        report = check()
+        report = check() + course_image_problems()
         if report:
             print("\n".join(report), file=sys.stderr)
             print(
@@ -387,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print("generated notebooks are up to date: " + ", ".join(GENERATED))
         return 0
+    link_course_images()
     written = generate(MASTER_SOURCE, REPO_ROOT)
     for relative in written:
         print(f"wrote {relative}")

@@ -148,14 +148,17 @@ def test_check_command_fails_on_a_hand_edit(tmp_path, monkeypatch, capsys):
     assert "assignment.ipynb differs" in report and "cell 0" in report, report
 
 
-def test_nbgrader_command_line_gives_the_committed_student_notebook(tmp_path):
+def test_nbgrader_command_line_releases_the_committed_student_notebook(tmp_path):
     """Does the real `nbgrader generate_assignment`, run in (a copy of) course/ with its
-    nbgrader_config.py, release exactly the committed student notebook?"""
+    nbgrader_config.py, release exactly the committed student notebook, with the public tests
+    and every figure next to it?"""
+    for name in ("public_tests.py", "public_tests_data.npz"):
+        shutil.copyfile(REPO_ROOT / name, tmp_path / name)
+    shutil.copytree(REPO_ROOT / "images", tmp_path / "images")
     course = tmp_path / "course"
-    source = course / "source" / ASSIGNMENT_ID
-    source.mkdir(parents=True)
+    course.mkdir()
     shutil.copyfile(REPO_ROOT / "course" / "nbgrader_config.py", course / "nbgrader_config.py")
-    shutil.copyfile(MASTER_SOURCE, source / MASTER_SOURCE.name)
+    shutil.copytree(REPO_ROOT / "course" / "source", course / "source", symlinks=True)
     # --no-db: the gradebook changes nothing in the released notebook, and creating one costs
     # seconds (nbgrader shells out to alembic).
     completed = subprocess.run(
@@ -174,8 +177,23 @@ def test_nbgrader_command_line_gives_the_committed_student_notebook(tmp_path):
         timeout=120,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    released = course / "release" / ASSIGNMENT_ID / STUDENT_NOTEBOOK.name
-    assert differences(STUDENT_NOTEBOOK, released) == []
+    released = course / "release" / ASSIGNMENT_ID
+    assert differences(STUDENT_NOTEBOOK, released / STUDENT_NOTEBOOK.name) == []
+    shipped = {p.relative_to(released).as_posix() for p in released.rglob("*") if p.is_file()}
+    figures = {f"images/{p.name}" for p in (REPO_ROOT / "images").iterdir()}
+    assert shipped == {"assignment.ipynb", "public_tests.py", "public_tests_data.npz"} | figures
+
+
+def test_master_source_links_every_figure(monkeypatch):
+    """Does images/ next to the master source link every figure (so nbgrader ships them), and
+    is a figure without a link reported?"""
+    assert notebooks.course_image_problems() == []
+    links = notebooks.course_image_links()
+    assert all(link.is_symlink() and link.resolve().is_file() for link in links)
+    unlinked = next(iter(links)).with_name("new_figure.png")
+    with_new_figure = {**links, unlinked: "../../../../images/new_figure.png"}
+    monkeypatch.setattr(notebooks, "course_image_links", lambda: with_new_figure)
+    assert any("new_figure.png" in problem for problem in notebooks.course_image_problems())
 
 
 def test_generate_refuses_a_master_source_that_breaks_the_contract(tmp_path):
@@ -295,6 +313,17 @@ def test_each_graded_cell_defines_exactly_its_function(role):
         source = cell_with_grade_id(notebook, exercise.name).source
         assert top_level_defs(source) == [exercise.name]
         assert source.startswith(f"# GRADED FUNCTION: {exercise.name}\n")
+
+
+def test_each_exercise_has_a_numbered_header_before_its_cell():
+    """Is each graded cell introduced by a header "Exercise <k> — `<name>`", in order?"""
+    notebook = read(MASTER_SOURCE)
+    for number, exercise in enumerate(EXERCISES, start=1):
+        header = f"### Exercise {number} — `{exercise.name}`"
+        cells = notebook.cells
+        solution_index = cells.index(cell_with_grade_id(notebook, exercise.name))
+        before = [cell.source for cell in cells[:solution_index] if cell.cell_type == "markdown"]
+        assert header in before[-1], f"{header!r} should introduce {exercise.name}"
 
 
 def _without_docstring(function: ast.FunctionDef) -> str:
