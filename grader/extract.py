@@ -17,8 +17,9 @@ How a solution cell is found, per exercise (see ``extract``):
 3. Otherwise the exercise is "not found", with a message naming the function that was expected
    (and the similarly named functions the notebook does define, for a renamed function).
 
-IPython magics (``%matplotlib``, ``%%time``), shell lines (``!pip install``) and help lines
-(``np.pad?``) are not Python: they are neutralised (commented out) in the extracted code.
+Notebooks in nbformat 4 are read as plain JSON; older formats (3, 2...) are converted by
+nbformat. IPython magics (``%matplotlib``, ``%%time``), shell lines (``!pip install``) and help
+lines (``np.pad?``) are not Python: they are neutralised (commented out) in the extracted code.
 """
 
 from __future__ import annotations
@@ -32,8 +33,6 @@ import re
 import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import nbformat
 
 from grader.exercises import EXERCISE_NAMES, EXERCISES
 
@@ -165,15 +164,16 @@ def _read_notebook(path: Path):
         return None, f"{path.name} is not a notebook: its JSON is a {type(data).__name__}"
     if "nbformat" not in data:
         return None, f"{path.name} is not a notebook: it has no 'nbformat' version"
+    if data["nbformat"] == 4:
+        # The current format: its cells are plain dicts (source: str or list of str), read as
+        # they are, without nbformat's validation, so that one damaged cell or metadata block
+        # does not hide the student's code in the others.
+        return data, None
     try:
-        notebook = nbformat.reader.reads(text)
-        # No validation: a damaged notebook is still graded as far as its cells can be read.
-        notebook = nbformat.convert(notebook, 4)
+        import nbformat  # imported here: it is slow to import, and only old formats need it
+
+        notebook = nbformat.convert(nbformat.reader.reads(text), 4)
     except Exception as error:  # nbformat raises many types for damaged files
-        if data.get("nbformat") == 4 and isinstance(data.get("cells"), list):
-            # nbformat 4 JSON that nbformat refuses (e.g. a cell's metadata is a number): its
-            # cells are still plain dicts with a source, and the student's code is in them.
-            return data, None
         return None, f"{path.name} could not be read as a Jupyter notebook: {error}"
     return notebook, None
 
