@@ -1,0 +1,1 @@
+"""Helpers for the browser test: an isolated JupyterLab server and headless Chromium."""
