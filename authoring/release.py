@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import functools
 import io
 import json
 import re
@@ -208,6 +209,7 @@ def _code_lines(path: Path) -> list[str]:
     ]
 
 
+@functools.cache  # reads only the repository, which doesn't change while a check runs
 def fingerprints() -> dict[str, str]:
     """{line: where it comes from}: lines that must never appear in the student bundle.
 
