@@ -4,7 +4,9 @@ catalogued mistake, pass every correct implementation and never trust what comes
 from __future__ import annotations
 
 import copy
+import functools
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -156,12 +158,20 @@ def test_reference_outcomes_pass_every_check(exercise):
     assert all(v == CheckVerdict(v.name, True, None) for v in verdicts)
 
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # wrong code averages empty slices
+@functools.cache
+def judged_mistake(variant: Variant):
+    """(checks, verdicts) of one catalogued mistake on the hidden checks of SEED."""
+    checks = hc.hidden_checks(variant.exercise, SEED)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # wrong code averages empty slices
+        outcomes = run_in_process(function_of(variant), checks)
+    return checks, hc.judge(variant.exercise, checks, outcomes)
+
+
 @pytest.mark.parametrize("variant", MISTAKES, ids=lambda v: f"{v.exercise}:{v.label}")
 def test_mistake_fails_some_check_with_a_hint(variant: Variant):
     """Does every catalogued mistake lose points, each failed check saying why without numbers?"""
-    checks = hc.hidden_checks(variant.exercise, SEED)
-    verdicts = hc.judge(variant.exercise, checks, run_in_process(function_of(variant), checks))
+    checks, verdicts = judged_mistake(variant)
     failed = [v for v in verdicts if not v.passed]
     assert failed
     assert exercise_score(10, verdicts) < 10
@@ -189,15 +199,12 @@ def test_correct_implementation_passes_every_check(variant: Variant):
     assert all(v.passed for v in verdicts), [v for v in verdicts if not v.passed]
 
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # wrong code averages empty slices
 def test_targeted_hints_reach_the_grader():
     """Do most catalogued hints also appear in the hidden-check verdicts?"""
     hinted = [variant for variant in MISTAKES if variant.hint]
     reached = 0
     for variant in hinted:
-        checks = hc.hidden_checks(variant.exercise, SEED)
-        outcomes = run_in_process(function_of(variant), checks)
-        verdicts = hc.judge(variant.exercise, checks, outcomes)
+        _, verdicts = judged_mistake(variant)
         reached += any(variant.hint in (v.hint or "") for v in verdicts if not v.passed)
     assert reached >= 0.95 * len(hinted), f"{reached} of {len(hinted)}"
 
