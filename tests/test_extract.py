@@ -276,3 +276,16 @@ def test_defined_functions_lists_top_level_defs_only():
         "c",
     ]
     assert defined_functions("def a(:\n") == ["a"]
+
+
+def test_trusted_setup_is_the_released_setup_cell():
+    """Is TRUSTED_SETUP exactly the setup cell (grade_id "setup") of the released notebook?"""
+    released = json.loads((EXAMPLES.parent / "assignment.ipynb").read_text())
+    setup_cells = [
+        cell
+        for cell in released["cells"]
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "setup"
+    ]
+    assert len(setup_cells) == 1
+    source = setup_cells[0]["source"]
+    assert ("".join(source) if isinstance(source, list) else source) == TRUSTED_SETUP
