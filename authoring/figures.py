@@ -329,7 +329,7 @@ def draw_zero_padding() -> bytes:
             axes,
             before_left + size * cell / 2,
             before_top - 2.4,
-            "X[i]: (8, 8, 3)",
+            f"X[i]: {image.shape}",
             fontsize=13,
             weight="bold",
         )
@@ -354,7 +354,7 @@ def draw_zero_padding() -> bytes:
             axes,
             after_left + padded_size * cell / 2,
             title_y,
-            "X_pad[i]: (12, 12, 3)",
+            f"X_pad[i]: {padded.shape}",
             fontsize=13,
             weight="bold",
         )
@@ -485,7 +485,7 @@ def _sliding_frame(h: int, w: int) -> Image.Image:
             axes,
             in_left + n_in * cell / 2,
             top - 3.6,
-            "a_prev  (5 × 5)",
+            f"a_prev  ({n_in} × {n_in})",
             fontsize=12.5,
             weight="bold",
         )
@@ -517,7 +517,7 @@ def _sliding_frame(h: int, w: int) -> Image.Image:
             axes,
             filter_left + f * small / 2,
             filter_top - 1.7,
-            "W  (3 × 3)",
+            f"W  ({f} × {f})",
             fontsize=12.5,
             weight="bold",
         )
@@ -607,7 +607,7 @@ def _sliding_frame(h: int, w: int) -> Image.Image:
             axes,
             out_left + n_out * out_cell / 2,
             out_top - 1.7,
-            "Z  (3 × 3)",
+            f"Z  ({n_out} × {n_out})",
             fontsize=12.5,
             weight="bold",
         )
@@ -734,7 +734,7 @@ def draw_slice_corners() -> bytes:
             axes,
             left + n_padded * cell / 2,
             top - 4.4,
-            "a_prev_pad  (6 × 6, pad = 1)",
+            f"a_prev_pad  ({n_padded} × {n_padded}, pad = {pad})",
             fontsize=12.5,
             weight="bold",
         )
@@ -818,7 +818,7 @@ def draw_slice_corners() -> bytes:
             axes,
             out_left + n_out * cell / 2,
             out_top - 4.4,
-            "Z  (3 × 3)",
+            f"Z  ({n_out} × {n_out})",
             fontsize=12.5,
             weight="bold",
         )
@@ -903,7 +903,14 @@ def draw_conv_volume() -> bytes:
         centre = in_left + (n_prev * unit + dx) / 2
         _code(axes, centre, label_y[0], "A_prev[i]", fontsize=12.5, weight="bold")
         _code(axes, centre, label_y[1], "(n_H_prev, n_W_prev, n_C_prev)", fontsize=10)
-        _code(axes, centre, label_y[2], "= (6, 6, 3)", fontsize=10, color=MUTED)
+        _code(
+            axes,
+            centre,
+            label_y[2],
+            f"= {(n_prev, n_prev, channels_prev)}",
+            fontsize=10,
+            color=MUTED,
+        )
 
         # The filters, side by side, at the input's scale.
         _text(axes, 28.0, middle, "∗", fontsize=26, color=MUTED)
@@ -941,9 +948,16 @@ def draw_conv_volume() -> bytes:
                 color=edge,
             )
         centre = filter_left + (2 * filter_step - 3.0) / 2
-        _text(axes, centre, label_y[0], "n_C = 2 filters", fontsize=12.5, weight="bold")
+        _text(axes, centre, label_y[0], f"n_C = {channels} filters", fontsize=12.5, weight="bold")
         _code(axes, centre, label_y[1], "W: (f, f, n_C_prev, n_C)", fontsize=10)
-        _code(axes, centre, label_y[2], "= (3, 3, 3, 2)", fontsize=10, color=MUTED)
+        _code(
+            axes,
+            centre,
+            label_y[2],
+            f"= {(f, f, channels_prev, channels)}",
+            fontsize=10,
+            color=MUTED,
+        )
 
         # Output: channel c is filter c's map (plus its bias b[..., c]).
         _arrow(axes, (57.5, middle), (63.0, middle), linewidth=2.5)
@@ -974,13 +988,14 @@ def draw_conv_volume() -> bytes:
         centre = out_left + (n_out * unit + out_dx) / 2
         _code(axes, centre, label_y[0], "Z[i]", fontsize=12.5, weight="bold")
         _code(axes, centre, label_y[1], "(n_H, n_W, n_C)", fontsize=10)
-        _code(axes, centre, label_y[2], "= (4, 4, 2)", fontsize=10, color=MUTED)
+        _code(axes, centre, label_y[2], f"= {(n_out, n_out, channels)}", fontsize=10, color=MUTED)
 
         _text(
             axes,
             WIDTH_UNITS / 2,
             35.0,
-            "n_H = ⌊(n_H_prev − f + 2 × pad) / stride⌋ + 1 = ⌊(6 − 3 + 0) / 1⌋ + 1 = 4,  "
+            "n_H = ⌊(n_H_prev − f + 2 × pad) / stride⌋ + 1 = "
+            f"⌊({n_prev} − {f} + 0) / 1⌋ + 1 = {n_out},  "
             "n_C = number of filters",
             fontsize=11.5,
             color=MUTED,
@@ -1051,7 +1066,12 @@ def draw_pooling() -> bytes:
                     )
                 )
         _code(
-            axes, left + n_in * cell / 2, top - 3.0, "A_prev  (4 × 4)", fontsize=12.5, weight="bold"
+            axes,
+            left + n_in * cell / 2,
+            top - 3.0,
+            f"A_prev  ({n_in} × {n_in})",
+            fontsize=12.5,
+            weight="bold",
         )
         _code(
             axes,
@@ -1125,7 +1145,7 @@ def draw_pooling() -> bytes:
                 axes,
                 out_left + n_out * out_cell + 2.0,
                 out_top + out_cell + 1.4,
-                "(2 × 2)",
+                f"({n_out} × {n_out})",
                 fontsize=10.5,
                 color=MUTED,
                 ha="left",
