@@ -497,8 +497,8 @@ def modified_inputs(exercise: str, before: tuple, after: tuple) -> Mismatch | No
     for name, old, new in zip(names, before, after, strict=False):
         if not _plain_equal(new, old):
             text = (
-                f"your function modified its input {name} in place; work on a copy or a new"
-                " array (for example np.zeros(...) or x.copy()) and leave the inputs as they were"
+                f"your function modified its input in place ({name} changed); work on a copy or"
+                " a new array (np.zeros(...), x.copy()) and leave the inputs as they were"
             )
             return Mismatch(name, "modified", text, text)
     return None
@@ -939,7 +939,7 @@ def _mode_swap_hint(exercise: str, results: Sequence[CaseResult]) -> str | None:
             if _close(got, expected) and not _close(own, expected):
                 wrong[_mode(result.args)] = True
     if wrong["max"] and wrong["average"]:
-        return "max and average are swapped: max mode takes np.max, average mode np.mean"
+        return "max and average swapped: max mode takes the maximum, average mode the mean"
     if wrong["average"]:
         return 'average mode returns the max result: check the mode string ("average")'
     if wrong["max"]:

@@ -128,7 +128,7 @@ def conv_single_step(a_slice_prev, W, b):
     Z = np.sum(a_slice_prev) + b.item()
     return Z
 """,
-        "modified its input a_slice_prev",
+        "modified its input in place (a_slice_prev changed)",
     ),
     _mistake(
         "conv_single_step",
@@ -311,7 +311,7 @@ CONV_FORWARD = (
     _mistake(
         "conv_forward",
         "stores-f-in-hparameters",
-        "modified its input hparameters",
+        "modified its input in place (hparameters changed)",
         ('pad = hparameters["pad"]', 'pad = hparameters["pad"]\n    hparameters["f"] = f'),
     ),
     _mistake(
@@ -587,7 +587,7 @@ CONV_BACKWARD = (
     _mistake(
         "conv_backward",
         "gradient-written-into-A_prev",
-        "modified its input cache",
+        "modified its input in place (cache changed)",
         ("dA_prev = np.zeros(A_prev.shape)", "dA_prev = A_prev"),
         (
             "dA_prev_pad = zero_pad(dA_prev, pad)",
@@ -666,7 +666,7 @@ def create_mask_from_window(x):
     x[x == biggest] = 1
     return x
 """,
-        "modified its input x",
+        "modified its input in place (x changed)",
     ),
     _mistake(
         "create_mask_from_window",
@@ -808,7 +808,7 @@ POOL_BACKWARD = (
             ),
             ("distribute_value(da, (f, f))", "np.ones((f, f)) * da"),
         ),
-        "modified its input dA",
+        "modified its input in place (dA changed)",
     ),
     _mistake("pool_backward", "forgot-return", "forget to return", ("    return dA_prev\n", "")),
     _mistake(
