@@ -657,12 +657,17 @@ class _Child:
         finally:
             selector.close()
 
-    def frames(self, reader: wire.FrameReader, data: bytes) -> list[bytes]:
+    def frames(self, reader: wire.FrameReader, data: bytes):
+        """The messages in ``data``, in order; a bad frame is reported after those before it."""
         try:
-            return reader.feed(data)
+            yield from reader.feed(data)
         except wire.WireError as error:
             raise _ChildError(
                 "crashed: protocol violation", _violation(error), taints=True
+            ) from None
+        if reader.error is not None:
+            raise _ChildError(
+                "crashed: protocol violation", _violation(reader.error), taints=True
             ) from None
 
     def output(self, data: bytes) -> None:

@@ -417,8 +417,9 @@ def write_frame(fd: int, nonce: bytes, message: bytes) -> None:
 class FrameReader:
     """Splits a byte stream into messages, rejecting any frame not made for this run.
 
-    feed(chunk) returns the complete messages so far; it raises WireError when the stream holds
-    anything but well-formed frames carrying ``nonce`` (a forged, corrupted or oversized frame).
+    feed(chunk) returns the complete messages so far. At the first byte that is not part of a
+    well-formed frame carrying ``nonce`` (a forged, corrupted or oversized frame), it still
+    returns the messages before it and sets ``error``; later calls raise that WireError.
     """
 
     def __init__(self, nonce: bytes, *, caps: Caps = DEFAULT_CAPS):
@@ -427,30 +428,42 @@ class FrameReader:
         self.nonce = nonce
         self.caps = caps
         self.buffer = bytearray()
+        self.error: WireError | None = None
 
     def feed(self, chunk: bytes) -> list[bytes]:
+        if self.error is not None:
+            raise self.error
         self.buffer += chunk
         messages = []
-        while True:
-            if len(self.buffer) < len(MAGIC):
-                if not MAGIC.startswith(bytes(self.buffer)):
-                    raise WireError("stream does not start with a frame marker")
-                break
-            if self.buffer[: len(MAGIC)] != MAGIC:
-                raise WireError("stream does not start with a frame marker")
-            if len(self.buffer) < _FRAME_HEAD.size:
-                break
-            _, nonce, length = _FRAME_HEAD.unpack_from(self.buffer, 0)
-            if nonce != self.nonce:
-                raise WireError("frame carries another run's nonce")
-            if length > self.caps.message_bytes:
-                raise WireError(f"frame of {length} bytes exceeds {self.caps.message_bytes}")
-            end = _FRAME_HEAD.size + length
-            if len(self.buffer) < end:
-                break
-            messages.append(bytes(self.buffer[_FRAME_HEAD.size : end]))
-            del self.buffer[:end]
+        try:
+            while (message := self._next()) is not None:
+                messages.append(message)
+        except WireError as error:
+            self.error = error
+            if not messages:
+                raise
         return messages
+
+    def _next(self) -> bytes | None:
+        if len(self.buffer) < len(MAGIC):
+            if not MAGIC.startswith(bytes(self.buffer)):
+                raise WireError("stream does not start with a frame marker")
+            return None
+        if self.buffer[: len(MAGIC)] != MAGIC:
+            raise WireError("stream does not start with a frame marker")
+        if len(self.buffer) < _FRAME_HEAD.size:
+            return None
+        _, nonce, length = _FRAME_HEAD.unpack_from(self.buffer, 0)
+        if nonce != self.nonce:
+            raise WireError("frame carries another run's nonce")
+        if length > self.caps.message_bytes:
+            raise WireError(f"frame of {length} bytes exceeds {self.caps.message_bytes}")
+        end = _FRAME_HEAD.size + length
+        if len(self.buffer) < end:
+            return None
+        message = bytes(self.buffer[_FRAME_HEAD.size : end])
+        del self.buffer[:end]
+        return message
 
     @property
     def pending(self) -> int:
@@ -462,6 +475,8 @@ def read_frames(data: bytes, nonce: bytes, *, caps: Caps = DEFAULT_CAPS) -> list
     """All messages of a complete byte string of frames; WireError if it ends mid-frame."""
     reader = FrameReader(nonce, caps=caps)
     messages = reader.feed(data)
+    if reader.error is not None:
+        raise reader.error
     if reader.pending:
         raise WireError(f"{reader.pending} bytes of an unfinished frame at the end")
     return messages

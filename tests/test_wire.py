@@ -380,6 +380,17 @@ def test_foreign_or_forged_frames_are_rejected(stream, complaint):
         wire.FrameReader(NONCE).feed(stream)
 
 
+def test_frames_before_a_bad_one_are_delivered_and_the_error_comes_after():
+    """When good frames and a forged one arrive in one chunk, are the good ones returned first
+    (so the grader charges the forgery to the right exercise) and the error raised next?"""
+    good = [wire.frame(NONCE, wire.dumps(index)) for index in range(2)]
+    reader = wire.FrameReader(NONCE)
+    assert reader.feed(b"".join(good) + b"forged") == [wire.dumps(0), wire.dumps(1)]
+    assert "frame marker" in str(reader.error)
+    with pytest.raises(wire.WireError, match="frame marker"):
+        reader.feed(b"")
+
+
 def test_a_cut_frame_is_reported():
     """Does read_frames refuse a stream that ends in the middle of a frame?"""
     stream = wire.frame(NONCE, wire.dumps("abc"))
