@@ -1,7 +1,7 @@
 """Tests of authoring/notebooks.py and of the notebooks it generates (real kernel, real nbgrader).
 
-The solution and student notebooks are each executed once per test session (module fixtures) in
-the virtualenv's own ``python3`` kernel, from the folder they live in, as a student or an
+The solution and student notebooks are each executed once for this module (module fixtures) in
+an ipykernel running on this very Python, from the folder they live in, as a student or an
 instructor would open them.
 """
 
