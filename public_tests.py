@@ -345,7 +345,10 @@ def compare_scalar(what: str, got, expected, values=True) -> Mismatch | None:
         summary, detail = _dtype_message(what, np.dtype(type(got)))
         return Mismatch(what, "dtype", summary, detail)
     elif type(got) in _SCALAR_TYPES:
-        value = float(got)
+        try:
+            value = float(got)
+        except OverflowError:  # an int too large for a float
+            value = math.inf
     else:
         summary = f"{what} is a {_type_name(got)}; expected a real number (a float)"
         return Mismatch(what, "type", summary, summary)
@@ -1266,26 +1269,35 @@ def relative_error(x, y) -> float:
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
-def numerical_gradient(
-    f: Callable[[], np.ndarray], x: np.ndarray, df: np.ndarray, eps=GRADIENT_EPS
-):
-    """Centred-difference gradient of ``sum(f() * df)`` with respect to the array ``x``.
+def numerical_gradient(f: Callable, x: np.ndarray, df: np.ndarray, eps=GRADIENT_EPS):
+    """Centred-difference gradient of ``sum(f(x) * df)`` with respect to the array ``x``
+    (CS231n's eval_numerical_gradient_array).
 
-    f  -- function of no arguments that reads ``x`` (x is changed in place and restored)
-    x  -- float64 array of any shape
-    df -- upstream gradient, the shape of f()'s output
-    Returns an array shaped like x: (L(x + eps) - L(x - eps)) / (2 * eps) per entry.
+    f  -- function of x returning an array shaped like df (it may read other arrays too)
+    x  -- float64 array of any shape; changed in place during the probes, then restored
+    df -- upstream gradient, the shape of f(x)
+    Returns an array shaped like x: (L(x + eps) - L(x - eps)) / (2 * eps) per entry, where
+    L(x) = sum(f(x) * df). For the piecewise-linear layers here the result is exact up to rounding
+    as long as no step of eps changes which entry of a window is its maximum.
     """
-    gradient = np.zeros_like(x, dtype=np.float64)
+    gradient = np.zeros(x.shape, dtype=np.float64)
     for index in np.ndindex(*x.shape):
         old = x[index]
         x[index] = old + eps
-        plus = np.sum(np.asarray(f(), dtype=np.float64) * df)
+        plus = np.sum(np.asarray(f(x), dtype=np.float64) * df)
         x[index] = old - eps
-        minus = np.sum(np.asarray(f(), dtype=np.float64) * df)
+        minus = np.sum(np.asarray(f(x), dtype=np.float64) * df)
         x[index] = old
         gradient[index] = (plus - minus) / (2 * eps)
     return gradient
+
+
+def _gradient_array(name: str, value, shape: tuple) -> np.ndarray:
+    """The student's gradient as an array of the expected shape, or an AssertionError."""
+    if type(value) is not np.ndarray or value.shape != shape:
+        got = value.shape if type(value) is np.ndarray else type(value).__name__
+        raise AssertionError(f"{name} is {got}; expected an array of shape {shape}")
+    return value
 
 
 def _report_gradients(name: str, errors: dict[str, float], tolerance: float) -> None:
@@ -1293,7 +1305,7 @@ def _report_gradients(name: str, errors: dict[str, float], tolerance: float) -> 
     if all(value <= tolerance for value in errors.values()):
         print(f"{name}: gradients match the numerical ones (relative errors {shown}).")
         return
-    bad = ", ".join(key for key, value in errors.items() if value > tolerance)
+    bad = ", ".join(key for key, value in errors.items() if not value <= tolerance)
     raise AssertionError(
         f"{name}: the analytic gradient of {bad} differs from the numerical gradient (relative"
         f" errors {shown}; tolerance {tolerance:g}). Your backward function does not match your"
@@ -1305,8 +1317,9 @@ def check_conv_gradients(conv_forward, conv_backward, seed=0, tolerance=GRADIENT
     """Compare conv_backward with centred differences of conv_forward on a small random layer.
 
     Uses A_prev (2, 4, 5, 3), W (3, 3, 3, 2), b (1, 1, 1, 2), pad 1, stride 2 and a random
-    upstream gradient dZ; the loss is sum(Z * dZ). Raises AssertionError with the relative
-    errors when one exceeds ``tolerance``; prints them otherwise.
+    upstream gradient dZ; the loss is sum(Z * dZ). Checks your backward against your forward:
+    run the public tests as well. Raises AssertionError with the relative errors when one
+    exceeds ``tolerance`` (1e-6); prints them otherwise.
     """
     rng = np.random.default_rng(seed)
     A_prev = rng.standard_normal((2, 4, 5, 3))
@@ -1317,13 +1330,16 @@ def check_conv_gradients(conv_forward, conv_backward, seed=0, tolerance=GRADIENT
     dZ = rng.standard_normal(np.shape(Z))
     dA_prev, dW, db = conv_backward(dZ.copy(), cache)
 
-    def forward():
+    def Z_of(_):
         return conv_forward(A_prev, W, b, dict(hparameters))[0]
 
     errors = {
-        "dA_prev": relative_error(dA_prev, numerical_gradient(forward, A_prev, dZ)),
-        "dW": relative_error(dW, numerical_gradient(forward, W, dZ)),
-        "db": relative_error(db, numerical_gradient(forward, b, dZ)),
+        "dA_prev": relative_error(
+            _gradient_array("dA_prev", dA_prev, A_prev.shape),
+            numerical_gradient(Z_of, A_prev, dZ),
+        ),
+        "dW": relative_error(_gradient_array("dW", dW, W.shape), numerical_gradient(Z_of, W, dZ)),
+        "db": relative_error(_gradient_array("db", db, b.shape), numerical_gradient(Z_of, b, dZ)),
     }
     _report_gradients("conv_backward", errors, tolerance)
 
@@ -1335,6 +1351,8 @@ def check_pool_gradients(
 
     Uses A_prev (2, 5, 6, 2) with f 3, stride 2 (overlapping windows) and distinct values at
     least 0.05 apart, so a step of eps never changes which entry is a window's maximum.
+    Raises AssertionError with the relative error when it exceeds ``tolerance``; prints it
+    otherwise.
     """
     rng = np.random.default_rng(seed)
     shape = (2, 5, 6, 2)
@@ -1342,10 +1360,10 @@ def check_pool_gradients(
     hparameters = {"f": 3, "stride": 2}
     A, cache = pool_forward(A_prev.copy(), dict(hparameters), mode)
     dA = rng.standard_normal(np.shape(A))
-    dA_prev = pool_backward(dA.copy(), cache, mode)
+    dA_prev = _gradient_array("dA_prev", pool_backward(dA.copy(), cache, mode), shape)
 
-    def forward():
+    def A_of(_):
         return pool_forward(A_prev, dict(hparameters), mode)[0]
 
-    errors = {"dA_prev": relative_error(dA_prev, numerical_gradient(forward, A_prev, dA))}
+    errors = {"dA_prev": relative_error(dA_prev, numerical_gradient(A_of, A_prev, dA))}
     _report_gradients(f"pool_backward ({mode})", errors, tolerance)

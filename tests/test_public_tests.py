@@ -229,6 +229,13 @@ def test_conv_gradient_check_passes_on_canonical_and_fails_on_broken(capsys):
     with pytest.raises(AssertionError, match="dW"):
         public_tests.check_conv_gradients(conv_forward, broken_backward)
 
+    def flat_db(dZ, cache):
+        dA_prev, dW, db = conv_backward(dZ, cache)
+        return dA_prev, dW, db.ravel()
+
+    with pytest.raises(AssertionError, match=r"db is \(2,\); expected an array of shape"):
+        public_tests.check_conv_gradients(conv_forward, flat_db)
+
 
 @pytest.mark.parametrize("mode", ["max", "average"])
 def test_pool_gradient_check_passes_on_canonical_and_fails_on_broken(mode, capsys):
@@ -249,6 +256,6 @@ def test_numerical_gradient_of_a_known_function():
     """Is the centred difference exact (to rounding) on a quadratic?"""
     x = np.array([[1.0, -2.0], [0.5, 3.0]])
     df = np.array([[1.0, 2.0], [3.0, 4.0]])
-    gradient = public_tests.numerical_gradient(lambda: x**2, x, df)
+    gradient = public_tests.numerical_gradient(lambda value: value**2, x, df)
     assert public_tests.relative_error(gradient, 2 * x * df) < 1e-8
     assert np.array_equal(x, [[1.0, -2.0], [0.5, 3.0]])  # restored after the probes
