@@ -7,15 +7,20 @@ student's test cells, scratch cells or plots, and it replaces the setup cell by 
 How a solution cell is found, per exercise (see ``extract``):
 
 1. nbgrader metadata: the one code cell whose ``metadata.nbgrader.grade_id`` is the exercise name
-   and which defines ``def <exercise>(``.
+   and which defines ``def <exercise>(`` (a redefinition in a later scratch cell is ignored).
 2. Otherwise (cell deleted, duplicated, metadata stripped or damaged, the function moved to
    another cell, or a notebook of the older edition that has no nbgrader metadata at all): by
    function name. The code cells are parsed with ``ast`` and the LAST top-level
    ``def <exercise>(`` wins, as it would in a notebook run from top to bottom; the whole cell that
    defines it is graded (so helpers written beside it come along). A note says so in the feedback.
    A duplicated cell (the same grade_id twice) is resolved the same way: the later copy wins.
-3. Otherwise the exercise is "not found", with a message naming the function that was expected
+3. Otherwise the solution cell itself, when there is exactly one and its code uses the name (it
+   may define the function without a top-level ``def``; the sandbox says "not found" if not).
+4. Otherwise the exercise is "not found", with a message naming the function that was expected
    (and the similarly named functions the notebook does define, for a renamed function).
+
+Code outside the graded cells is never run: a helper that a solution calls must be defined in the
+same cell (nbgrader's usual rule: no extra cells), or the call fails with a NameError.
 
 Notebooks in nbformat 4 are read as plain JSON; older formats (3, 2...) are converted by
 nbformat. IPython magics (``%matplotlib``, ``%%time``), shell lines (``!pip install``) and help
@@ -217,6 +222,10 @@ def _find_exercises(code_cells: list[_CodeCell]) -> Extraction:
             last = defining[-1]  # a notebook run top to bottom keeps the last definition
             found[name] = FoundCode(last.source, last.index, "name")
             by_name.append(name)
+        elif len(tagged) == 1 and _uses_name(tagged[0].source, name):
+            # No `def` anywhere, but the solution cell names the function: it may define it in
+            # another way (an assignment, a def inside an if); running it will tell.
+            found[name] = FoundCode(tagged[0].source, tagged[0].index, "metadata")
         else:
             missing[name] = _not_found_message(exercise, code_cells)
 
@@ -310,6 +319,18 @@ def _lines_inside_strings(source: str) -> set[int]:
     except (tokenize.TokenError, SyntaxError, IndentationError):
         pass  # unterminated string or bracket: the cell will not parse anyway
     return inside
+
+
+def _uses_name(source: str, name: str) -> bool:
+    """Whether ``name`` appears in the code of ``source`` (comments and strings do not count)."""
+    try:
+        return any(
+            token.type == tokenize.NAME and token.string == name
+            for token in tokenize.generate_tokens(io.StringIO(source).readline)
+        )
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        code = "\n".join(line.split("#", 1)[0] for line in source.splitlines())
+        return re.search(rf"\b{re.escape(name)}\b", code) is not None
 
 
 def defined_functions(source: str) -> list[str]:

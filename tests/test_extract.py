@@ -289,3 +289,12 @@ def test_trusted_setup_is_the_released_setup_cell():
     assert len(setup_cells) == 1
     source = setup_cells[0]["source"]
     assert ("".join(source) if isinstance(source, list) else source) == TRUSTED_SETUP
+
+
+def test_solution_cell_without_a_def_is_still_sent(tmp_path):
+    """Is a solution cell that defines the function without a top-level def (an assignment)
+    graded from its cell, not declared "not found" by extraction?"""
+    source = "zero_pad = lambda X, pad: np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0)))"
+    extraction = extract(_write(tmp_path, submission({**CANONICAL_SOURCES, "zero_pad": source})))
+    assert extraction.found["zero_pad"].by == "metadata"
+    assert "lambda" in extraction.found["zero_pad"].source
