@@ -752,8 +752,9 @@ class _Child:
 
     # -- cleaning up -----------------------------------------------------------------------------
 
-    def kill(self, process, *fds: int) -> None:
-        """Kill the child's whole tree and wait until nothing holds its pipes any more.
+    def kill(self, process, channel_read: int | None = None, output_read: int | None = None):
+        """Kill the child's whole tree, then read its pipes until nothing holds them any more
+        (keeping what it printed last), and close them.
 
         bwrap leads its own process group; killing it kills its pid namespace's init
         (--die-with-parent), and with it every process inside, however detached.
@@ -766,7 +767,9 @@ class _Child:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)  # stragglers left in its group
         grace = time.monotonic() + KILL_GRACE_SECONDS
-        for fd in fds:
+        for fd in (channel_read, output_read):
+            if fd is None:
+                continue
             while time.monotonic() < grace:
                 try:
                     data = os.read(fd, 1 << 16)
@@ -777,6 +780,8 @@ class _Child:
                     break
                 if not data:
                     break
+                if fd == output_read:
+                    self.state.add_output(data)
             os.close(fd)
 
 
