@@ -1,0 +1,131 @@
+"""Tests of grader/demo.py (`make demo`) and of the bundled examples: the demo pipeline, run in a
+temporary folder, gives each example the score it deserves, and the hostile one changes nothing
+of anybody else's in the gradebook."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+from examples.build import main as build_examples
+from grader.demo import STUDENTS, feedback_path, format_table, run
+from grader.exercises import ASSIGNMENT_ID, EXERCISES
+from tests.course_fixture import gradebook_rows, grades_by_cell, lingering_processes, nbgrader
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo run once in a temporary folder: (course, {student: Row}, progress lines)."""
+    root = tmp_path_factory.mktemp("demo")
+    lines = []
+    rows = run(root, say=lines.append)
+    return root / "course", {row.student: row for row in rows}, lines
+
+
+def test_the_examples_are_built_from_the_current_student_notebook():
+    """Are examples/{alice,bob,eve}.ipynb what examples/build.py makes of assignment.ipynb?"""
+    assert build_examples(["--check"]) == 0
+
+
+def test_the_demo_says_what_it_is_doing_one_line_per_step(demo):
+    """Does the demo print one progress line per step, numbered, with its duration?"""
+    _, _, lines = demo
+    steps = [line for line in lines if re.match(r"\[\d/\d\] .+: \d+\.\d s$", line)]
+    assert len(steps) == 6
+    assert any("nbgrader autograde" in line for line in steps)
+
+
+def test_the_table_has_a_row_per_student_with_part_scores(demo):
+    """Does the score table show every student with forward /100, backward /40 and total?"""
+    _, rows, _ = demo
+    assert set(rows) == set(STUDENTS)
+    table = format_table(list(rows.values()))
+    assert table.splitlines()[0].split() == [
+        "student",
+        "forward",
+        "/100",
+        "backward",
+        "/40",
+        "total",
+        "/140",
+        "notes",
+    ]
+    for row in rows.values():
+        assert row.forward + row.backward == pytest.approx(row.total)
+
+
+def test_alice_correct_gets_full_marks(demo):
+    _, rows, _ = demo
+    assert (rows["alice"].forward, rows["alice"].backward) == (100, 40)
+
+
+def test_bob_loses_points_exactly_where_he_ignores_the_stride(demo):
+    """Does bob lose points in conv_forward and pool_backward only, and keep some of them?"""
+    course, _, _ = demo
+    grades = grades_by_cell(course, "bob")
+    for exercise in EXERCISES:
+        score, points = grades[exercise.test_cell_id]["auto_score"], exercise.points
+        if exercise.name in ("conv_forward", "pool_backward"):
+            assert 0 < score < points, exercise.name
+        else:
+            assert score == points, exercise.name
+
+
+def test_carol_older_edition_is_graded_by_function_name(demo):
+    """Is carol's older-edition notebook (no nbgrader metadata) graded, with a note saying so,
+    and conv_single_step (a different contract there) not found?"""
+    course, rows, _ = demo
+    assert "graded by function name" in rows["carol"].notes
+    grades = grades_by_cell(course, "carol")
+    assert grades["conv_single_step_test"]["auto_score"] == 0
+    assert grades["conv_forward_test"]["auto_score"] == 40
+
+
+def test_dave_empty_file_gets_zero_and_a_page_saying_why(demo):
+    """Does dave's empty file score 0, final, with the reason on his feedback page?"""
+    course, rows, _ = demo
+    assert rows["dave"].total == 0 and "empty" in rows["dave"].notes
+    assert not any(grade["needs_manual_grade"] for grade in grades_by_cell(course, "dave").values())
+    assert "the submitted file is empty" in feedback_path(course, "dave").read_text()
+
+
+def test_eve_hostile_never_gets_full_marks_for_wrong_code(demo):
+    """Do eve's tricks (patched numpy, forged test cells, IPython hooks...) earn her nothing:
+    no exercise at full marks, and no manual score written anywhere?"""
+    course, rows, _ = demo
+    for name, grade in grades_by_cell(course, "eve").items():
+        assert grade["auto_score"] < grade["max_score"], name
+        assert grade["manual_score"] is None, name
+    assert rows["eve"].total < 0.2 * 140
+
+
+def test_every_student_gets_a_feedback_page_with_scores_and_checks(demo):
+    """Does each feedback page show the score and, for a graded notebook, the checks?"""
+    course, _, _ = demo
+    for student in STUDENTS:
+        page = html.unescape(feedback_path(course, student).read_text())
+        assert "Score:" in page, student
+        if student != "dave":
+            assert "checks passed" in page, student
+
+
+def test_regrading_the_hostile_submission_changes_no_other_row_of_the_gradebook(demo):
+    """Acceptance: with every other student graded, does grading eve again leave every row that
+    is not hers (students, submissions, grades, comments, cells) exactly as it was, leave no
+    process behind, and were the others' grades intact after her first grading (she is graded
+    last)?"""
+    course, _, _ = demo
+    for student in ("alice", "bob", "carol", "dave"):
+        for grade in grades_by_cell(course, student).values():
+            assert grade["manual_score"] is None
+    assert {g["auto_score"] for g in grades_by_cell(course, "alice").values()} == {
+        e.points for e in EXERCISES
+    }
+    before = gradebook_rows(course, except_student="eve")
+    nbgrader(course, "autograde", ASSIGNMENT_ID, "--student=eve", "--force")
+    after = gradebook_rows(course, except_student="eve")
+    assert after == before
+    assert sum(len(rows) for rows in before.values()) > 50  # the snapshot is not empty
+    assert lingering_processes(["sleep", "607"]) == []

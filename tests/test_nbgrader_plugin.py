@@ -1,0 +1,343 @@
+"""Tests of grader/nbgrader_plugin.py: nbgrader records the trusted grader's verdicts, and nothing
+a student does outside the solution code changes a score.
+
+The first half drives the preprocessors directly with stand-in grades (no sandbox); the second
+half runs the real ``nbgrader autograde`` and ``nbgrader export`` once on a throwaway course.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import logging
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from nbgrader.utils import determine_grade
+
+import grader.nbgrader_plugin as plugin
+from grader.exercises import ASSIGNMENT_ID, EXERCISES, exercise_named
+from grader.grade import grade_notebook
+from grader.nbgrader_plugin import (
+    HideTestCode,
+    TrustedGrade,
+    cell_verdicts,
+    earned_points,
+    grade_from_json_dict,
+    notebook_key,
+    verdict_outputs,
+    verdict_report,
+    write_cached_grade,
+)
+from grader.verdict import CheckVerdict, ExerciseVerdict, Grade
+from tests import factories
+from tests.course_fixture import (
+    autograded_notebook,
+    grades_by_cell,
+    hand_in,
+    nbgrader,
+    released_course,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO_ROOT / "examples"
+LOG = logging.getLogger("test")
+
+
+def verdict(name: str, passed: tuple[bool, ...], status="graded", message=None):
+    """An ExerciseVerdict of ``name`` whose checks passed as given, scored like the grader."""
+    exercise = exercise_named(name)
+    checks = tuple(
+        CheckVerdict(f"check {index}", ok, None if ok else f"hint {index}")
+        for index, ok in enumerate(passed)
+    )
+    score = round(exercise.points * sum(passed) / len(passed), 2) if passed else 0.0
+    return ExerciseVerdict(name, score, float(exercise.points), checks, status, message)
+
+
+def stand_in_grade(passed: tuple[bool, ...] = (True, False, True, True)) -> Grade:
+    verdicts = tuple(verdict(exercise.name, passed) for exercise in EXERCISES)
+    return Grade(sum(v.score for v in verdicts), 140.0, verdicts, None, ("a note",))
+
+
+def forged_test_cell(name: str, points: float):
+    """A test cell carrying an output the student forged."""
+    cell = factories.test_cell(name, points)
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="forged\n")]
+    return cell
+
+
+# --- what a test cell shows, and how nbgrader reads it ---------------------------------------
+
+
+@pytest.mark.parametrize("passed", [(True,) * 4, (True, False, True, True), (False,) * 4])
+def test_nbgrader_reads_the_verdict_outputs_as_the_earned_points(passed):
+    """Does nbgrader's own determine_grade turn our outputs into exactly the earned points
+    (full, partial and zero credit)?"""
+    exercise_verdict = verdict("conv_forward", passed)
+    cell = forged_test_cell("conv_forward", 40)
+    cell.outputs = verdict_outputs("report\n", exercise_verdict.score)
+    score, max_score = determine_grade(cell, LOG)
+    assert (score, max_score) == (exercise_verdict.score, 40.0)
+    assert score == 40 * sum(passed) / 4
+
+
+def test_report_names_every_check_and_gives_hints_for_failed_ones_only():
+    """Does the readable report list each check as passed/FAILED with the hint of failures?"""
+    exercise_verdict = verdict("pool_forward", (True, False))
+    report = verdict_report(exercise_verdict, 30.0, 15.0)
+    assert report.startswith("pool_forward: 15 / 30 points - 1 of 2 checks passed")
+    assert "passed  check 0" in report and "FAILED  check 1" in report
+    assert "hint: hint 1" in report and "hint 0" not in report
+
+
+def test_report_of_an_exercise_that_did_not_run_says_why():
+    """Does an exercise that raised NotImplementedError (no checks) show its message?"""
+    exercise_verdict = verdict("zero_pad", (), "not implemented", "still raises it")
+    assert verdict_report(exercise_verdict, 10.0, 0.0) == (
+        "zero_pad: 0 / 10 points - still raises it\n"
+    )
+
+
+def test_an_ungradable_submission_gives_every_exercise_zero_with_the_reason():
+    """Does a submission-level error reach every test cell, with 0 points?"""
+    verdicts = cell_verdicts(Grade(0.0, 140.0, (), "the file is empty"))
+    assert set(verdicts) == {exercise.test_cell_id for exercise in EXERCISES}
+    for exercise_verdict, _ in verdicts.values():
+        assert exercise_verdict.score == 0
+        assert "could not be graded: the file is empty" in exercise_verdict.message
+
+
+def test_an_exercise_missing_from_the_grade_scores_zero():
+    """Does an exercise the grader gave no verdict for score 0 rather than pass by silence?"""
+    grade = stand_in_grade()
+    partial = Grade(grade.total, grade.max, grade.exercises[1:], None, ())
+    missing, _ = cell_verdicts(partial)["zero_pad_test"]
+    assert missing.score == 0 and missing.status == "error"
+
+
+def test_earned_points_are_the_verdicts_fraction_of_the_cells_points():
+    """Does a cell reweighted in the gradebook get the verdict's fraction of its own points?"""
+    exercise_verdict = verdict("conv_forward", (True, True, False, False))  # 20 / 40
+    assert earned_points(exercise_verdict, 40.0) == 20.0
+    assert earned_points(exercise_verdict, 10.0) == 5.0
+
+
+def test_a_grade_survives_the_json_round_trip():
+    """Does a precomputed verdict read back equal to the Grade that was stored?"""
+    grade = stand_in_grade()
+    assert grade_from_json_dict(json.loads(grade.to_json())) == grade
+
+
+def test_the_cache_key_ignores_cell_ids_but_not_content_or_the_sandbox_flag():
+    """Is a precomputed verdict found again after nbconvert renumbers cell ids, and never used
+    for different code or a different sandbox setting?"""
+    notebook = factories.submission({})
+    renumbered = copy.deepcopy(notebook)
+    for index, cell in enumerate(renumbered.cells):
+        cell["id"] = f"other-{index}"
+    edited = copy.deepcopy(notebook)
+    edited.cells[3].source += "\n# one more line"
+    key = notebook_key(notebook, sandbox=True)
+    assert notebook_key(renumbered, sandbox=True) == key
+    assert notebook_key(edited, sandbox=True) != key
+    assert notebook_key(notebook, sandbox=False) != key
+
+
+# --- the preprocessors on a notebook in memory -------------------------------------------------
+
+
+def test_trusted_grade_writes_verdicts_into_test_cells_and_clears_every_other_output(monkeypatch):
+    """Do test cells get the verdict outputs (and nothing forged survives), and do other cells
+    lose their outputs, given a stand-in grader?"""
+    grade = stand_in_grade()
+    monkeypatch.setattr(plugin, "grade_notebook_json", lambda text, sandbox: grade)
+    notebook = factories.submission({})
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="forged\n")]
+            cell.execution_count = 7
+    notebook, _ = TrustedGrade().preprocess(notebook, {})
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        assert cell.execution_count is None
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        if grade_id.endswith("_test"):
+            score, _ = determine_grade(cell, LOG)
+            name = grade_id.removesuffix("_test")
+            assert score == exercise_named(name).points * 3 / 4
+            assert "forged" not in json.dumps(cell.outputs)
+        else:
+            assert cell.outputs == []
+    assert notebook.metadata[plugin.SUMMARY_KEY]["total"] == grade.total
+
+
+def test_a_grade_cell_of_no_exercise_scores_zero_instead_of_passing_silently(monkeypatch):
+    """Does an autograder cell the trusted grader does not know get 0 (nbgrader's rule for a
+    cell without output is full marks)?"""
+    monkeypatch.setattr(plugin, "grade_notebook_json", lambda text, sandbox: stand_in_grade())
+    notebook = factories.submission({})
+    extra = factories.test_cell("zero_pad", 7)
+    extra.metadata.nbgrader["grade_id"] = "bonus_test"
+    notebook.cells.append(extra)
+    notebook, _ = TrustedGrade().preprocess(notebook, {})
+    assert determine_grade(notebook.cells[-1], LOG) == (0.0, 7.0)
+    assert "grade this cell by hand" in notebook.cells[-1].outputs[0].text
+
+
+def test_trusted_grade_uses_a_precomputed_verdict_without_grading_again(monkeypatch, tmp_path):
+    """Given a verdict stored under the notebook's key, is it used and the grader not called?"""
+
+    def must_not_grade(text, sandbox):
+        raise AssertionError("graded again")
+
+    monkeypatch.setattr(plugin, "grade_notebook_json", must_not_grade)
+    notebook = factories.submission({})
+    grade = stand_in_grade((True, True))
+    write_cached_grade(tmp_path, notebook_key(notebook, sandbox=True), grade)
+    notebook, _ = TrustedGrade(verdict_cache=str(tmp_path)).preprocess(notebook, {})
+    assert notebook.metadata[plugin.SUMMARY_KEY]["total"] == grade.total
+
+
+def test_hide_test_code_strips_hidden_regions_from_test_cells_only():
+    """Does HideTestCode remove a hidden-test region from a locked test cell, and leave a
+    solution cell alone even when the student typed an unbalanced delimiter into it?"""
+    test = factories.test_cell("zero_pad", 10)
+    test.source = "zero_pad_test(zero_pad)\n### BEGIN HIDDEN TESTS\nsecret()\n### END HIDDEN TESTS"
+    solution = factories.solution_cell(
+        "zero_pad", "# ### BEGIN HIDDEN TESTS\ndef zero_pad(X, pad): ..."
+    )
+    notebook = nbformat.v4.new_notebook(cells=[solution, test])
+    notebook, _ = HideTestCode().preprocess(notebook, {})
+    assert test.source == "zero_pad_test(zero_pad)"
+    assert "BEGIN HIDDEN TESTS" in solution.source
+
+
+# --- nbgrader autograde and export on a real course ------------------------------------------
+
+
+def tampered(notebook):
+    """alice's notebook with everything outside the solution cells turned against the grader:
+    test cells rewritten and tagged skip-execution, one deleted, one duplicated, the setup cell
+    patching numpy, a scratch cell with side effects."""
+    notebook = copy.deepcopy(notebook)
+    cells = []
+    for cell in notebook.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        if grade_id == "zero_pad_test":
+            continue  # deleted
+        if grade_id.endswith("_test"):
+            cell.source = "pass"
+            cell.metadata["tags"] = ["skip-execution"]
+        if grade_id == "conv_forward_test":
+            twin = copy.deepcopy(cell)
+            twin["id"] = "twin"
+            cells.append(twin)
+        if grade_id == "setup":
+            cell.source = "import numpy as np\nnp.allclose = lambda *a, **k: True"
+        cells.append(cell)
+    notebook.cells = cells
+    return notebook
+
+
+def marker_notebook(marker: Path):
+    """A submission whose scratch cell and solution cell try to leave a file on the host."""
+    touch = f"open({str(marker)!r}, 'w').write('ran')"
+    notebook = factories.submission({"zero_pad": f"{touch}\ndef zero_pad(X, pad):\n    return X"})
+    notebook.cells.insert(2, new_code_cell(touch))
+    notebook.cells.insert(2, new_markdown_cell("scratch"))
+    return notebook
+
+
+@pytest.fixture(scope="module")
+def graded_course(tmp_path_factory):
+    """One course, graded once: alice, alice's code with tampered cells, bob (partial credit),
+    dave (empty file), gus (not JSON), mark (tries to touch a file on the host)."""
+    root = tmp_path_factory.mktemp("plugin")
+    course = released_course(root)
+    alice = nbformat.read(EXAMPLES / "alice.ipynb", as_version=4)
+    hand_in(course, "alice", alice)
+    hand_in(course, "alice2", tampered(alice))
+    hand_in(course, "bob", nbformat.read(EXAMPLES / "bob.ipynb", as_version=4))
+    hand_in(course, "dave", b"")
+    hand_in(course, "gus", b"\x89PNG\r\n\x1a\n not a notebook")
+    marker = root / "marker"
+    hand_in(course, "mark", marker_notebook(marker))
+    nbgrader(course, "autograde", ASSIGNMENT_ID)
+    nbgrader(course, "export", "--to=grades.csv")
+    with open(course / "grades.csv", newline="") as stream:
+        export = {row["student_id"]: row for row in csv.DictReader(stream)}
+    return course, marker, export
+
+
+def test_a_correct_submission_gets_every_point_without_manual_review(graded_course):
+    """Does alice's correct notebook score full marks in every test cell, final (no review)?"""
+    course, _, _ = graded_course
+    for name, grade in grades_by_cell(course, "alice").items():
+        assert grade["auto_score"] == grade["max_score"], name
+        assert grade["needs_manual_grade"] is False
+
+
+def test_editing_tagging_deleting_or_duplicating_test_cells_changes_no_score(graded_course):
+    """Does alice's code with sabotaged test cells and setup cell score exactly like alice's?"""
+    course, _, _ = graded_course
+    assert grades_by_cell(course, "alice2") == grades_by_cell(course, "alice")
+    restored = autograded_notebook(course, "alice2")
+    notes = [cell.source for cell in restored.cells if "was missing" in cell.source]
+    assert len(notes) == 1  # the deleted test cell is back, saying so
+
+
+def test_the_gradebook_holds_exactly_the_trusted_graders_partial_credit(graded_course):
+    """Are bob's gradebook scores the verdicts of grading his notebook directly (partial credit
+    included), with at least one exercise strictly between 0 and full marks?"""
+    course, _, _ = graded_course
+    direct = grade_notebook(EXAMPLES / "bob.ipynb")
+    recorded = grades_by_cell(course, "bob")
+    for exercise_verdict in direct.exercises:
+        assert recorded[f"{exercise_verdict.name}_test"]["auto_score"] == exercise_verdict.score
+    partial = [v for v in direct.exercises if 0 < v.score < v.max]
+    assert {v.name for v in partial} >= {"conv_forward", "pool_backward"}
+
+
+@pytest.mark.parametrize(
+    ("student", "reason"),
+    [("dave", "empty (0 bytes)"), ("gus", "not a readable Jupyter notebook")],
+)
+def test_an_unreadable_file_scores_zero_with_the_reason_in_its_test_cells(
+    graded_course, student, reason
+):
+    """Does an empty or non-notebook file get 0 everywhere, final, with the reason shown?"""
+    course, _, _ = graded_course
+    for grade in grades_by_cell(course, student).values():
+        assert grade["auto_score"] == 0 and grade["needs_manual_grade"] is False
+    outputs = [
+        output.get("text", "")
+        for cell in autograded_notebook(course, student).cells
+        for output in cell.get("outputs", [])
+    ]
+    assert sum(reason in text for text in outputs) == len(EXERCISES)
+
+
+def test_no_student_code_runs_outside_the_sandbox(graded_course):
+    """Did neither the scratch cell nor the solution cell of mark's notebook touch the host?"""
+    course, marker, _ = graded_course
+    assert not marker.exists()
+    assert grades_by_cell(course, "mark")["zero_pad_test"]["auto_score"] < 10
+
+
+def test_export_adds_part_columns_that_add_up_to_nbgraders_score(graded_course):
+    """Does the CSV carry forward/backward scores out of 100/40 summing to nbgrader's score?"""
+    course, _, export = graded_course
+    alice = export["alice"]
+    assert (alice["forward_score"], alice["forward_max"]) == ("100.0", "100")
+    assert (alice["backward_score"], alice["backward_max"]) == ("40.0", "40")
+    for row in export.values():
+        parts = float(row["forward_score"]) + float(row["backward_score"])
+        assert parts == pytest.approx(float(row["raw_score"]))
+    bob = grades_by_cell(course, "bob")
+    forward = sum(bob[f"{e.name}_test"]["auto_score"] for e in EXERCISES if e.part == "forward")
+    assert float(export["bob"]["forward_score"]) == pytest.approx(forward)

@@ -1,0 +1,124 @@
+"""Tests of grader/parallel.py: the parallel batch records exactly what a sequential
+``nbgrader autograde`` records, and its record step reuses the precomputed verdicts."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import grader.nbgrader_plugin as plugin
+from bench.autograde import variant_sources
+from examples.build import STUDENT_NOTEBOOK, submission
+from grader.exercises import ASSIGNMENT_ID
+from grader.parallel import autograde_parallel, main
+from tests.course_fixture import (
+    autograded_notebook,
+    grades_by_cell,
+    hand_in,
+    nbgrader,
+    released_course,
+)
+
+# nbgrader's autograde, run in this process here, warns about its own session handling.
+pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO_ROOT / "examples"
+STUDENTS = ("alice", "bob", "carol", "dave", "eve", "s1", "s2", "s3")
+
+
+def submissions() -> dict[str, nbformat.NotebookNode | bytes]:
+    release = nbformat.read(STUDENT_NOTEBOOK, as_version=4)
+
+    def read(name):
+        return nbformat.read(EXAMPLES / name, as_version=4)
+
+    return {
+        "alice": read("alice.ipynb"),
+        "bob": read("bob.ipynb"),
+        "carol": read("other_edition.ipynb"),
+        "dave": b"",
+        "eve": read("eve.ipynb"),
+        **{f"s{index}": submission(release, variant_sources(index)) for index in (1, 2, 3)},
+    }
+
+
+def test_outputs(course: Path, student: str) -> list[str]:
+    """The outputs of every test cell of a student's autograded notebook, in order, as JSON.
+
+    eve's notebook leaves processes behind; how many the sandbox counted when it stopped them
+    depends on timing, run to run, sequential or not: that count is masked.
+    """
+    return [
+        re.sub(r"\d+ threads or processes", "N threads or processes", json.dumps(cell.outputs))
+        for cell in autograded_notebook(course, student).cells
+        if cell.metadata.get("nbgrader", {}).get("grade_id", "").endswith("_test")
+    ]
+
+
+test_outputs.__test__ = False  # a helper, not a test
+
+
+@pytest.fixture(scope="module")
+def two_courses(tmp_path_factory):
+    """The same released course twice with the same eight submissions: one autograded by
+    ``nbgrader autograde``, the other by the parallel batch, whose record step must not grade."""
+    root = tmp_path_factory.mktemp("parallel")
+    sequential = released_course(root / "sequential")
+    for student, notebook in submissions().items():
+        hand_in(sequential, student, notebook)
+    parallel = root / "parallel" / "course"
+    shutil.copytree(sequential, parallel)  # its config finds its root from its own location
+
+    nbgrader(sequential, "autograde", ASSIGNMENT_ID)
+
+    monkeypatch = pytest.MonkeyPatch()
+    graded_in_record_step = []
+    real = plugin.grade_notebook_json
+
+    def counting(text, sandbox):
+        graded_in_record_step.append(text)
+        return real(text, sandbox=sandbox)
+
+    monkeypatch.setattr(plugin, "grade_notebook_json", counting)
+    try:
+        status = autograde_parallel(parallel, jobs=2, progress=False)
+    finally:
+        monkeypatch.undo()
+    return sequential, parallel, status, graded_in_record_step
+
+
+def test_parallel_gradebook_equals_sequential_gradebook(two_courses):
+    """Does every student get the same score, cell by cell, and the same review flags?"""
+    sequential, parallel, status, _ = two_courses
+    assert status == 0
+    for student in STUDENTS:
+        assert grades_by_cell(parallel, student) == grades_by_cell(sequential, student), student
+
+
+def test_parallel_feedback_outputs_equal_sequential_ones(two_courses):
+    """Does every test cell carry the same report and points in both runs?"""
+    sequential, parallel, _, _ = two_courses
+    for student in STUDENTS:
+        assert test_outputs(parallel, student) == test_outputs(sequential, student), student
+
+
+def test_the_record_step_reuses_every_precomputed_verdict(two_courses):
+    """Did nbgrader's pass of the parallel run grade nothing itself (the empty file needs no
+    grading), so that the sandboxes ran only in the parallel step?"""
+    _, _, _, graded_in_record_step = two_courses
+    assert graded_in_record_step == []
+
+
+def test_a_rerun_without_force_skips_graded_submissions_like_nbgrader(two_courses, capsys):
+    """Does the command line leave already autograded submissions alone without --force?"""
+    _, parallel, _, _ = two_courses
+    before = {student: grades_by_cell(parallel, student) for student in STUDENTS}
+    assert main([str(parallel), "--jobs=2"]) == 0
+    assert "sanitized 0 submissions" in capsys.readouterr().err
+    assert {student: grades_by_cell(parallel, student) for student in STUDENTS} == before
