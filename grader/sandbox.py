@@ -31,6 +31,7 @@ received before a failure are kept (except after a protocol violation, which tai
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -269,28 +270,52 @@ def _bwrap_base(privileged: bool) -> list[str]:
     return args + ["--proc", "/proc", "--dev", "/dev"]
 
 
+def bwrap_arguments(harness_dir, work_dir, limits: Limits) -> list[str]:
+    """The bwrap command up to (not including) ``--`` and the program: namespaces, the read-only
+    root, the private /tmp, the environment, the Python prefix, its site-packages (at
+    /sandbox/site-packages/<i>, in the order of ``_site_directories()``), ``harness_dir`` at
+    /sandbox/harness and ``work_dir`` at /sandbox/work (the working directory)."""
+    args = _bwrap_base(os.geteuid() == 0) + ["--clearenv"]
+    for key, value in CHILD_ENVIRONMENT.items():
+        args += ["--setenv", key, value]
+    args += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+    for prefix in _python_prefixes():
+        for ancestor in _ancestors(prefix):
+            args += ["--perms", "0755", "--dir", ancestor]
+        args += ["--ro-bind", prefix, prefix]
+    for ancestor in (SANDBOX_ROOT, SANDBOX_SITE):
+        args += ["--perms", "0755", "--dir", ancestor]
+    for index, directory in enumerate(_site_directories()):
+        args += ["--ro-bind", directory, f"{SANDBOX_SITE}/{index}"]
+    args += ["--ro-bind", str(harness_dir), SANDBOX_HARNESS]
+    return args + ["--ro-bind", str(work_dir), SANDBOX_WORK, "--chdir", SANDBOX_WORK]
+
+
 # ------------------------------------------------------------------------------ the interpreter
 
 
+@functools.cache
 def _interpreter() -> str:
     return os.path.realpath(sys.executable)
 
 
-def _python_prefixes() -> list[str]:
+@functools.cache
+def _python_prefixes() -> tuple[str, ...]:
     """Directories outside /usr that the interpreter needs: its prefix (stdlib, libpython)."""
     prefixes: list[str] = []
     for path in (os.path.realpath(sys.base_prefix), os.path.dirname(_interpreter())):
         if any(_inside(path, other) for other in ["/usr", *prefixes]):
             continue
         prefixes.append(path)
-    return prefixes
+    return tuple(prefixes)
 
 
 def _inside(path: str, directory: str) -> bool:
     return path == directory or path.startswith(directory.rstrip("/") + "/")
 
 
-def _site_directories() -> list[str]:
+@functools.cache
+def _site_directories() -> tuple[str, ...]:
     """Where the running interpreter finds its packages (the venv's site-packages, NumPy's)."""
     import numpy
 
@@ -301,7 +326,7 @@ def _site_directories() -> list[str]:
         resolved = os.path.realpath(candidate)
         if os.path.isdir(resolved) and resolved not in directories:
             directories.append(resolved)
-    return directories
+    return tuple(directories)
 
 
 def _ancestors(path: str) -> list[str]:
@@ -563,27 +588,11 @@ class _Child:
             for directory in site:
                 argv += ["--site-dir", directory]
             return argv, dict(CHILD_ENVIRONMENT), str(self.stage.work)
-        args = _bwrap_base(self.privileged) + ["--clearenv"]
-        for key, value in CHILD_ENVIRONMENT.items():
-            args += ["--setenv", key, value]
-        args += ["--perms", "1777", "--size", str(self.limits.tmp_bytes), "--tmpfs", "/tmp"]
-        for prefix in _python_prefixes():
-            for ancestor in _ancestors(prefix):
-                args += ["--perms", "0755", "--dir", ancestor]
-            args += ["--ro-bind", prefix, prefix]
-        for ancestor in (SANDBOX_ROOT, SANDBOX_SITE):
-            args += ["--perms", "0755", "--dir", ancestor]
-        site_inside = []
-        for index, directory in enumerate(site):
-            inside = f"{SANDBOX_SITE}/{index}"
-            args += ["--ro-bind", directory, inside]
-            site_inside.append(inside)
-        args += ["--ro-bind", str(self.stage.harness), SANDBOX_HARNESS]
-        args += ["--ro-bind", str(self.stage.work), SANDBOX_WORK, "--chdir", SANDBOX_WORK]
+        args = bwrap_arguments(self.stage.harness, self.stage.work, self.limits)
         args += ["--", _interpreter(), "-S", "-B", f"{SANDBOX_HARNESS}/harness.py"]
         args += ["--channel-fd", str(channel_fd), "--work-dir", SANDBOX_WORK]
-        for inside in site_inside:
-            args += ["--site-dir", inside]
+        for index in range(len(site)):
+            args += ["--site-dir", f"{SANDBOX_SITE}/{index}"]
         return args, {"PATH": CHILD_ENVIRONMENT["PATH"]}, None
 
     # -- running ---------------------------------------------------------------------------------
