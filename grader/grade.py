@@ -31,7 +31,13 @@ from pathlib import Path
 from grader.exercises import EXERCISES
 from grader.extract import Extraction, extract
 from grader.hidden_checks import hidden_checks, judge
-from grader.sandbox import Limits, SandboxUnavailable, run_submission
+from grader.sandbox import (
+    Limits,
+    SandboxUnavailable,
+    SubmissionRun,
+    require_sandbox,
+    run_submission,
+)
 from grader.verdict import ExerciseVerdict, Grade, exercise_score
 
 log = logging.getLogger(__name__)
@@ -100,7 +106,12 @@ def grade_notebook(path, *, sandbox: bool = True, seed: int | None = None, limit
         name: [case.call for check in exercise_checks for case in check.cases]
         for name, exercise_checks in checks.items()
     }
-    run = run_submission(extraction.setup, extraction.cells, calls, limits=limits, sandbox=sandbox)
+    if calls:
+        run = run_submission(
+            extraction.setup, extraction.cells, calls, limits=limits, sandbox=sandbox
+        )
+    else:  # nothing of the assignment in this notebook: no student code to run
+        run = SubmissionRun(outcomes={}, exercise_errors={})
 
     if run.setup_error is not None:  # the trusted setup: never the student's fault
         raise RuntimeError(f"the trusted setup cell failed in the sandbox: {run.setup_error}")
@@ -188,6 +199,8 @@ def grade_many(
     Raises SandboxUnavailable (before grading anything else) when bubblewrap cannot run.
     """
     paths = [Path(path) for path in paths]
+    if sandbox:
+        require_sandbox()  # fail before grading anything, not halfway through a class
     grades: list[Grade | None] = [None] * len(paths)
     bar = _progress_bar(len(paths), enabled=progress)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:

@@ -101,6 +101,11 @@ def test_missing_sandbox_exits_3_with_the_install_message(canonical_path, tmp_pa
     assert "Traceback" not in completed.stderr
     assert completed.stdout == ""
 
+    batch = run_cli("grade", str(canonical_path), str(canonical_path), path_env=str(tmp_path))
+    assert batch.returncode == 3
+    assert "apt-get install bubblewrap" in batch.stderr
+    assert "Traceback" not in batch.stderr
+
     unsandboxed = run_cli(
         "grade", str(canonical_path), "--json", "--no-sandbox", path_env=str(tmp_path)
     )

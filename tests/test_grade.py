@@ -198,6 +198,15 @@ def test_unreadable_file_gives_zero_with_an_error(tmp_path):
     json.loads(grade.to_json())
 
 
+def test_notebook_without_any_exercise_is_not_found_everywhere(tmp_path):
+    """Does a notebook of something else entirely give 0 with every exercise "not found"?"""
+    path = tmp_path / "other.ipynb"
+    write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hello')")]), path)
+    grade = grade_notebook(path)
+    assert grade.total == 0 and grade.error is None
+    assert {verdict.status for verdict in grade.exercises} == {"not found"}
+
+
 def test_grade_many_matches_sequential_and_isolates_failures(
     tmp_path, notebooks, canonical_grade, stubs_grade
 ):
