@@ -25,7 +25,8 @@ CANONICAL_SOURCES = {name: variant.source for name, variant in CANONICAL.items()
 def run_cli(*args: str, path_env: str | None = None) -> subprocess.CompletedProcess:
     """``python -m grader ARGS`` in a fresh process, from the repository root."""
     environment = dict(os.environ)
-    environment.pop("GRADER_SECRET", None)
+    environment.pop("GRADER_SECRET", None)  # the development secret, and its warning
+    environment.pop("GRADER_SECRET_FILE", None)
     if path_env is not None:
         environment["PATH"] = path_env
     return subprocess.run(
