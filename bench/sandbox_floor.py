@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import statistics
 import subprocess
 import sys
@@ -78,12 +79,17 @@ def main(argv: list[str] | None = None) -> int:
     plain = [sys.executable, "-c", "import numpy"]
     site = [f"{sandbox.SANDBOX_SITE}/{index}" for index in range(len(sandbox._site_directories()))]
     inside = f"import sys; sys.path += {site!r}; import numpy"
-    with sandbox._Stage(None) as stage:
-        bwrap = sandbox.bwrap_arguments(stage.harness, stage.work, Limits())
+    with sandbox._Stage(None) as stage, sandbox._SeccompFile() as seccomp:
+        bwrap = sandbox.bwrap_arguments(stage.harness, stage.work, Limits(), seccomp.fd)
         boxed = [*bwrap, "--", sandbox._interpreter(), "-S", "-B", "-c", inside]
+
+        def sandboxed_import():
+            os.lseek(seccomp.fd, 0, os.SEEK_SET)  # bwrap reads the filter from where it is
+            subprocess.run(boxed, check=True, pass_fds=seccomp.pass_fds)
+
         measures = {
             "a": median_seconds(lambda: subprocess.run(plain, check=True), repeat),
-            "b": median_seconds(lambda: subprocess.run(boxed, check=True), repeat),
+            "b": median_seconds(sandboxed_import, repeat),
         }
     for key, arguments, is_sandboxed in (
         ("c", calls, False),

@@ -38,6 +38,7 @@ import secrets
 import selectors
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import sysconfig
@@ -209,9 +210,14 @@ _probe_lock = threading.Lock()
 _probe_result: dict[bool, str | None] = {}
 
 
+def _runs_as_root() -> bool:
+    """Root sets the sandbox up without a user namespace and drops to a fresh uid inside."""
+    return os.geteuid() == 0
+
+
 def require_sandbox() -> None:
     """Raise SandboxUnavailable unless bubblewrap can build the sandbox here (probed once)."""
-    privileged = os.geteuid() == 0
+    privileged = _runs_as_root()
     with _probe_lock:
         if privileged not in _probe_result:
             _probe_result[privileged] = _probe(privileged)
@@ -229,12 +235,14 @@ def _probe(privileged: bool) -> str | None:
         )
     true = shutil.which("true") or "/usr/bin/true"
     try:
-        completed = subprocess.run(
-            [*_bwrap_base(privileged), "--", true],
-            capture_output=True,
-            timeout=30,
-            env={"PATH": CHILD_ENVIRONMENT["PATH"]},
-        )
+        with _Stage([]) as stage, _SeccompFile() as seccomp:
+            completed = subprocess.run(
+                [*bwrap_arguments(stage.harness, stage.work, Limits(), seccomp.fd), "--", true],
+                capture_output=True,
+                timeout=30,
+                env={"PATH": CHILD_ENVIRONMENT["PATH"]},
+                pass_fds=seccomp.pass_fds,
+            )
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"bubblewrap could not be started: {error}"
     if completed.returncode != 0:
@@ -270,12 +278,15 @@ def _bwrap_base(privileged: bool) -> list[str]:
     return args + ["--proc", "/proc", "--dev", "/dev"]
 
 
-def bwrap_arguments(harness_dir, work_dir, limits: Limits) -> list[str]:
+def bwrap_arguments(harness_dir, work_dir, limits: Limits, seccomp_fd: int | None) -> list[str]:
     """The bwrap command up to (not including) ``--`` and the program: namespaces, the read-only
     root, the private /tmp, the environment, the Python prefix, its site-packages (at
     /sandbox/site-packages/<i>, in the order of ``_site_directories()``), ``harness_dir`` at
-    /sandbox/harness and ``work_dir`` at /sandbox/work (the working directory)."""
-    args = _bwrap_base(os.geteuid() == 0) + ["--clearenv"]
+    /sandbox/harness, ``work_dir`` at /sandbox/work (the working directory) and the seccomp
+    filter read from ``seccomp_fd`` (see ``seccomp_program``; None: no filter)."""
+    args = _bwrap_base(_runs_as_root()) + ["--clearenv"]
+    if seccomp_fd is not None:
+        args += ["--seccomp", str(seccomp_fd)]
     for key, value in CHILD_ENVIRONMENT.items():
         args += ["--setenv", key, value]
     args += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
@@ -289,6 +300,90 @@ def bwrap_arguments(harness_dir, work_dir, limits: Limits) -> list[str]:
         args += ["--ro-bind", directory, f"{SANDBOX_SITE}/{index}"]
     args += ["--ro-bind", str(harness_dir), SANDBOX_HARNESS]
     return args + ["--ro-bind", str(work_dir), SANDBOX_WORK, "--chdir", SANDBOX_WORK]
+
+
+# ------------------------------------------------------------------------------------ seccomp
+
+# Kernel interfaces student code never needs and that widen what a kernel bug could expose
+# (the spirit of Docker's default profile): new namespaces (nested user namespaces above all),
+# mounts, tracing, keyrings, BPF, io_uring, perf, modules, clocks, swap, reboot. x86_64 numbers.
+_DENIED_SYSCALLS_X86_64 = {
+    "unshare": 272, "setns": 308, "mount": 165, "umount2": 166, "pivot_root": 155,
+    "chroot": 161, "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431,
+    "fsmount": 432, "fspick": 433, "mount_setattr": 442, "ptrace": 101,
+    "process_vm_readv": 310, "process_vm_writev": 311, "pidfd_getfd": 438, "kcmp": 312,
+    "keyctl": 250, "add_key": 248, "request_key": 249, "bpf": 321, "userfaultfd": 323,
+    "perf_event_open": 298, "io_uring_setup": 425, "io_uring_enter": 426,
+    "io_uring_register": 427, "kexec_load": 246, "kexec_file_load": 320, "init_module": 175,
+    "finit_module": 313, "delete_module": 176, "open_by_handle_at": 304,
+    "name_to_handle_at": 303, "swapon": 167, "swapoff": 168, "reboot": 169, "acct": 163,
+    "quotactl": 179, "syslog": 103, "vhangup": 153, "iopl": 172, "ioperm": 173,
+    "settimeofday": 164, "clock_settime": 227, "adjtimex": 159, "clock_adjtime": 305,
+    "sethostname": 170, "setdomainname": 171, "lookup_dcookie": 212, "uselib": 134,
+}  # fmt: skip
+_CLONE, _CLONE3, _IOCTL = 56, 435, 16
+_NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
+_TIOCSTI = 0x5412
+_AUDIT_ARCH_X86_64 = 0xC000003E
+_X32_SYSCALL_BIT = 0x40000000
+
+
+def seccomp_program() -> bytes | None:
+    """The classic-BPF seccomp filter bwrap installs before running the harness, or None on an
+    architecture it is not written for. Denied calls fail with EPERM (clone3 with ENOSYS, so
+    libc falls back to clone, whose namespace flags are then checked); a foreign syscall ABI
+    kills the process."""
+    import platform
+
+    if platform.machine() != "x86_64":
+        return None
+    load, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, kill = 0x7FFF0000, 0x80000000
+    eperm, enosys = 0x00050000 | 1, 0x00050000 | 38
+    program = [
+        (load, 0, 0, 4),  # seccomp_data.arch
+        (jeq, 1, 0, _AUDIT_ARCH_X86_64),
+        (ret, 0, 0, kill),
+        (load, 0, 0, 0),  # seccomp_data.nr
+        (jge, 0, 1, _X32_SYSCALL_BIT),
+        (ret, 0, 0, kill),
+    ]
+    for number in sorted(_DENIED_SYSCALLS_X86_64.values()):
+        program += [(jeq, 0, 1, number), (ret, 0, 0, eperm)]
+    program += [(jeq, 0, 1, _CLONE3), (ret, 0, 0, enosys)]
+    program += [
+        (jeq, 0, 4, _IOCTL),
+        (load, 0, 0, 24),  # low half of args[1]: the request
+        (jeq, 0, 1, _TIOCSTI),
+        (ret, 0, 0, eperm),
+        (ret, 0, 0, allow),
+        (jeq, 0, 3, _CLONE),
+        (load, 0, 0, 16),  # low half of args[0]: the flags
+        (jset, 0, 1, _NAMESPACE_FLAGS),
+        (ret, 0, 0, eperm),
+        (ret, 0, 0, allow),
+    ]
+    return b"".join(struct.pack("<HBBI", *instruction) for instruction in program)
+
+
+class _SeccompFile:
+    """The seccomp program in an anonymous file, for bwrap's --seccomp FD (closed on exit)."""
+
+    def __init__(self, *, enabled: bool = True):
+        program = seccomp_program() if enabled else None
+        self.fd = None
+        if program is not None:
+            self.fd = os.memfd_create("grader-seccomp")
+            os.write(self.fd, program)
+            os.lseek(self.fd, 0, os.SEEK_SET)
+        self.pass_fds = () if self.fd is None else (self.fd,)
+
+    def __enter__(self) -> _SeccompFile:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
 
 
 # ------------------------------------------------------------------------------ the interpreter
@@ -496,7 +591,7 @@ class _Child:
 
     def __init__(self, state: _State, stage: _Stage, limits: Limits, sandbox: bool):
         self.state, self.stage, self.limits, self.sandbox = state, stage, limits, sandbox
-        self.privileged = os.geteuid() == 0
+        self.privileged = _runs_as_root()
         self.nonce = secrets.token_bytes(wire.NONCE_BYTES)
         self.uid = SANDBOX_UID_BASE + secrets.randbelow(1 << 24)
         self.cells = list(state.cells)
@@ -579,7 +674,9 @@ class _Child:
             frames.append(wire.frame(bytes(16), wire.dumps(message, strict=True)))
         return b"".join(frames)
 
-    def command(self, channel_fd: int) -> tuple[list[str], dict | None, str | None]:
+    def command(
+        self, channel_fd: int, seccomp_fd: int | None
+    ) -> tuple[list[str], dict | None, str | None]:
         """(argv, environment, working directory) of the child."""
         site = _site_directories()
         if not self.sandbox:
@@ -588,7 +685,7 @@ class _Child:
             for directory in site:
                 argv += ["--site-dir", directory]
             return argv, dict(CHILD_ENVIRONMENT), str(self.stage.work)
-        args = bwrap_arguments(self.stage.harness, self.stage.work, self.limits)
+        args = bwrap_arguments(self.stage.harness, self.stage.work, self.limits, seccomp_fd)
         args += ["--", _interpreter(), "-S", "-B", f"{SANDBOX_HARNESS}/harness.py"]
         args += ["--channel-fd", str(channel_fd), "--work-dir", SANDBOX_WORK]
         for index in range(len(site)):
@@ -606,17 +703,18 @@ class _Child:
         try:
             os.write(job, self.job())
             os.lseek(job, 0, os.SEEK_SET)
-            argv, environment, cwd = self.command(channel_write)
-            process = subprocess.Popen(
-                argv,
-                stdin=job,
-                stdout=output_write,
-                stderr=output_write,
-                pass_fds=(channel_write,),
-                env=environment,
-                cwd=cwd,
-                start_new_session=True,
-            )
+            with _SeccompFile(enabled=self.sandbox) as seccomp:
+                argv, environment, cwd = self.command(channel_write, seccomp.fd)
+                process = subprocess.Popen(
+                    argv,
+                    stdin=job,
+                    stdout=output_write,
+                    stderr=output_write,
+                    pass_fds=(channel_write, *seccomp.pass_fds),
+                    env=environment,
+                    cwd=cwd,
+                    start_new_session=True,
+                )
         except BaseException:
             for fd in (job, channel_read, channel_write, output_read, output_write):
                 os.close(fd)

@@ -163,6 +163,49 @@ def zero_pad(X, pad):
         assert only_outcome(attack("zero_pad", source), "zero_pad").returned == []
 
 
+def test_kernel_interfaces_beyond_plain_computing_are_refused():
+    """Are nested namespaces, mounts, ptrace, keyrings and BPF refused (seccomp), while fork
+    and threads still work?"""
+    source = """
+import ctypes, os, threading
+def zero_pad(X, pad):
+    libc = ctypes.CDLL(None, use_errno=True)
+    def errno_of(number, *args):
+        return "allowed" if libc.syscall(number, *args) == 0 else os.strerror(ctypes.get_errno())
+    seen = {
+        "unshare(user)": errno_of(272, 0x10000000),
+        "unshare(net)": errno_of(272, 0x40000000),
+        "mount": errno_of(165, b"none", b"/tmp", b"tmpfs", 0, 0),
+        "ptrace(attach 1)": errno_of(101, 16, 1, 0, 0),
+        "keyctl": errno_of(250, 0, 0, 0, 0),
+        "bpf": errno_of(321, 0, 0, 0),
+        "io_uring_setup": errno_of(425, 1, 0),
+    }
+    pid = os.fork()
+    if pid == 0:
+        os._exit(7)
+    seen["fork"] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    thread = threading.Thread(target=lambda: None)
+    thread.start()
+    thread.join()
+    seen["thread"] = "ran"
+    return seen
+"""
+    seen = only_outcome(attack("zero_pad", source), "zero_pad").returned
+    assert seen.pop("fork") == 7 and seen.pop("thread") == "ran"
+    assert set(seen.values()) == {"Operation not permitted"}, seen
+
+
+def test_the_user_namespace_sandbox_used_by_non_root_graders_works(monkeypatch):
+    """Does the sandbox built for a grader that is not root (bubblewrap's user namespace
+    instead of a dropped uid) grade the canonical solution too?"""
+    monkeypatch.setattr(sandbox, "_runs_as_root", lambda: False)
+    monkeypatch.setattr(sandbox, "_probe_result", {})
+    result = attack("zero_pad", CANONICAL["zero_pad"].source)
+    assert_correct(result, "zero_pad")
+    assert result.children == 1
+
+
 def test_without_bubblewrap_the_sandbox_refuses_and_says_how_to_install_it(monkeypatch):
     """Without bwrap on PATH, does run_submission raise SandboxUnavailable naming the fix?"""
     monkeypatch.setattr(sandbox, "_probe_result", {})
@@ -355,8 +398,9 @@ def test_the_submission_time_limit_stops_everything_left():
         ("import os\n    os._exit(0)", "crashed: the process exited (status 0) before finishing"),
         ("import os\n    os.kill(os.getpid(), 9)", "crashed: killed by signal 9 (SIGKILL"),
         ("import os, signal\n    os.kill(os.getpid(), signal.SIGSEGV)", "crashed: killed by "),
+        ("import os\n    os.closerange(0, 1024)\n    return 1", "crashed: the process exited"),
     ],
-    ids=["os._exit(0)", "kill-itself", "segfault"],
+    ids=["os._exit(0)", "kill-itself", "segfault", "close-every-fd"],
 )
 def test_a_process_that_dies_costs_its_exercise_a_crash(body, why):
     """Does a child that exits or is killed mid-exercise fail only that exercise?"""
