@@ -56,6 +56,24 @@ CSV_COLUMNS = (
 
 log = logging.getLogger("grader")
 
+GRADE_EPILOG = """\
+course secret:
+  Hidden inputs are drawn from HMAC(secret, graded code): the same code always gets the same
+  grade, but students cannot predict or memorise the inputs. Set GRADER_SECRET (or
+  GRADER_SECRET_FILE=path) for a real course. Without it a PUBLIC development secret is used
+  (a warning says so): fine for development, not for grading students.
+
+student ids (summary, CSV):
+  submitted/<student>/<assignment>/x.ipynb (nbgrader layout) -> <student>; otherwise the file
+  name without .ipynb.
+
+exit status:
+  0  grades produced (an unreadable notebook is graded 0 with an "error": still exit 0)
+  2  misuse: bad arguments or configuration
+  3  the sandbox is missing: install bubblewrap, or --no-sandbox for development only
+  1  the grader itself failed (a bug: the traceback says where)
+"""
+
 
 def student_id(path: Path) -> str:
     """The student folder of an nbgrader layout (submitted/<student>/<assignment>/x.ipynb),
@@ -83,8 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="grade one or more submission notebooks",
         description="Grade submission notebooks. One notebook: a report (or --json). "
         "Several: a summary table (and --csv).",
+        epilog=GRADE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    grade.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK")
+    grade.add_argument(
+        "notebooks", nargs="+", type=Path, metavar="NOTEBOOK", help="submission .ipynb file(s)"
+    )
     grade.add_argument(
         "--json", action="store_true", help="print the grade as JSON on stdout (one per line)"
     )
