@@ -342,7 +342,9 @@ def defined_functions(source: str) -> list[str]:
     """
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):  # ValueError: null bytes in the source
+    # ValueError: null bytes; RecursionError / MemoryError: absurdly nested code, which a
+    # hostile notebook can use to crash a parser (it must only cost that cell's exercise).
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return re.findall(r"^def\s+([A-Za-z_]\w*)\s*\(", source, flags=re.MULTILINE)
     return [
         node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)

@@ -298,3 +298,15 @@ def test_solution_cell_without_a_def_is_still_sent(tmp_path):
     extraction = extract(_write(tmp_path, submission({**CANONICAL_SOURCES, "zero_pad": source})))
     assert extraction.found["zero_pad"].by == "metadata"
     assert "lambda" in extraction.found["zero_pad"].source
+
+
+@pytest.mark.parametrize(
+    "hostile", ["x = " + "-" * 1_000_000 + "1", "x = a" + ".b" * 200_000, "x = '\0'\0"]
+)
+def test_code_that_crashes_the_parser_does_not_crash_extraction(tmp_path, hostile):
+    """Does code that makes ast.parse raise MemoryError / RecursionError / ValueError still give
+    an extraction (the cell found by its def), never an exception?"""
+    source = CANONICAL_SOURCES["zero_pad"] + "\n" + hostile + "\n"
+    extraction = extract(_write(tmp_path, submission({**CANONICAL_SOURCES, "zero_pad": source})))
+    assert extraction.error is None
+    assert "zero_pad" in extraction.found

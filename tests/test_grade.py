@@ -181,6 +181,19 @@ def test_crashes_timeouts_and_syntax_errors_are_errors_with_reasons(tmp_path):
         assert verdicts[name].score == POINTS[name], verdicts[name]
 
 
+def test_parser_crashing_cell_costs_only_its_exercise(tmp_path):
+    """Does a cell that crashes Python's parser (absurd nesting) cost its own exercise only?"""
+    sources = dict(CANONICAL_SOURCES)
+    sources["zero_pad"] += "\nx = " + "-" * 1_000_000 + "1\n"
+    path = tmp_path / "hostile.ipynb"
+    write(submission(sources), path)
+    verdicts = _by_name(grade_notebook(path))
+    assert verdicts["zero_pad"].score == 0
+    assert verdicts["zero_pad"].status == "error"
+    for name in set(EXERCISE_NAMES) - {"zero_pad"}:
+        assert verdicts[name].score == POINTS[name], verdicts[name]
+
+
 def test_regrading_is_deterministic(notebooks, canonical_grade):
     """Does grading the same notebook again give exactly the same grade?"""
     assert grade_notebook(notebooks["canonical"]) == canonical_grade
