@@ -177,6 +177,7 @@ def run_submission(
     harness could not start: never the student's fault).
     """
     started = time.monotonic()
+    _check_arguments(setup, cells, calls)
     if sandbox:
         require_sandbox()
     else:
@@ -202,6 +203,15 @@ def run_submission(
             if state.progress() == before and state.pending:  # cannot happen; never loop forever
                 state.blame_exercise(state.pending[0], "crashed", "crashed: no progress")
     return state.result(time.monotonic() - started)
+
+
+def _check_arguments(setup, cells, calls) -> None:
+    """A TypeError for what can only be a grader bug (the student's code is always a str)."""
+    if type(setup) is not str or not all(type(source) is str for source in cells.values()):
+        raise TypeError("setup and every cell source must be str")
+    for name, exercise_calls in calls.items():
+        if not all(type(call) is Call for call in exercise_calls):
+            raise TypeError(f"calls[{name!r}] must hold grader.calls.Call objects only")
 
 
 # ------------------------------------------------------------------------ sandbox availability

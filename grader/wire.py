@@ -166,21 +166,24 @@ class _Encoder:
             if len(value) > self.caps.string_chars:
                 return self.unsupported(f"str (longer than {self.caps.string_chars} characters)")
             return ["str", value]
-        if isinstance(value, np.generic):
+        if issubclass(kind, np.generic):
             # NumPy's own scalar types only (np.longlong is not np.int64: test the dtype).
             dtype = value.dtype.newbyteorder("<") if value.dtype.byteorder == ">" else value.dtype
             if kind.__module__ != "numpy" or dtype.str not in ALLOWED_DTYPES:
                 return self.unsupported(type_name(value))
             return ["scalar", dtype.str, np.asarray(value).astype(dtype).tobytes().hex()]
-        if isinstance(value, np.ndarray):
+        if issubclass(kind, np.ndarray):
             return self.array(value)
         if depth >= self.caps.depth:
             return self.unsupported(f"{type_name(value)} (nested deeper than {self.caps.depth})")
-        if isinstance(value, tuple):
+        for container in (tuple, list, dict):  # the base type's len: overrides play no part
+            if issubclass(kind, container) and container.__len__(value) > self.caps.nodes:
+                raise TooLargeError(f"a {type_name(value)} of more than {self.caps.nodes} items")
+        if issubclass(kind, tuple):
             return ["tuple", [self.node(item, depth + 1) for item in tuple.__iter__(value)]]
-        if isinstance(value, list):
+        if issubclass(kind, list):
             return ["list", [self.node(item, depth + 1) for item in list.__iter__(value)]]
-        if isinstance(value, dict):
+        if issubclass(kind, dict):
             items = list(dict.items(value))
             if any(type(key) is not str for key, _ in items):
                 return self.unsupported(f"{type_name(value)} with keys that are not str")

@@ -206,6 +206,21 @@ def test_the_user_namespace_sandbox_used_by_non_root_graders_works(monkeypatch):
     assert result.children == 1
 
 
+@pytest.mark.parametrize(
+    ("setup", "cells", "calls"),
+    [
+        (None, {}, {}),
+        (SETUP_SOURCE, {"zero_pad": b"def zero_pad(X, pad): pass"}, {}),
+        (SETUP_SOURCE, {}, {"zero_pad": [(np.ones(2), 1)]}),
+    ],
+    ids=["setup-not-str", "cell-not-str", "call-not-Call"],
+)
+def test_malformed_arguments_are_a_grader_error_not_a_student_failure(setup, cells, calls):
+    """Is a source that is not str, or a call that is not a Call, refused with TypeError?"""
+    with pytest.raises(TypeError):
+        run_submission(setup, cells, calls)
+
+
 def test_without_bubblewrap_the_sandbox_refuses_and_says_how_to_install_it(monkeypatch):
     """Without bwrap on PATH, does run_submission raise SandboxUnavailable naming the fix?"""
     monkeypatch.setattr(sandbox, "_probe_result", {})

@@ -229,6 +229,13 @@ def test_strict_encoding_refuses_non_plain_data():
         wire.dumps((np.ones(2), {1, 2}), strict=True)
 
 
+def test_a_huge_container_is_refused_before_being_walked():
+    """Is a list or dict of millions of items refused at once rather than walked?"""
+    for value in ([0] * 3_000_000, dict.fromkeys(map(str, range(300_000)))):
+        with pytest.raises(wire.TooLargeError, match="items"):
+            wire.dumps(value)
+
+
 @pytest.mark.parametrize(
     "caps",
     [
