@@ -165,6 +165,8 @@ def _read_notebook(path: Path):
         data = json.loads(text)
     except ValueError as error:
         return None, f"{path.name} is not a notebook: not valid JSON ({error})"
+    except RecursionError:  # [[[[...]]]] nested deeper than the parser's stack
+        return None, f"{path.name} is not a notebook: its JSON is nested absurdly deep"
     if not isinstance(data, dict):
         return None, f"{path.name} is not a notebook: its JSON is a {type(data).__name__}"
     if "nbformat" not in data:

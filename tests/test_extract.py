@@ -220,8 +220,21 @@ def test_nbformat_v3_notebook_is_read(tmp_path):
         (b'{"cells": []}', "no 'nbformat'"),
         (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}', "no cells"),
         (b'{"nbformat": 99, "cells": [1]}', "could not be read"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested"),
+        (b'{"nbformat": 4, "cells": {"a": 1}}', "no cells"),
     ],
-    ids=["empty", "whitespace", "not-json", "binary", "json-list", "no-version", "no-cells", "v99"],
+    ids=[
+        "empty",
+        "whitespace",
+        "not-json",
+        "binary",
+        "json-list",
+        "no-version",
+        "no-cells",
+        "v99",
+        "deep-json",
+        "cells-not-a-list",
+    ],
 )
 def test_unreadable_files_give_an_error_not_an_exception(tmp_path, content, expected):
     """Does every kind of broken file give an Extraction with a clear error and nothing found?"""
