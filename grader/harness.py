@@ -131,17 +131,21 @@ class _Channel:
         try:
             data = self.wire.dumps(message)
         except self.wire.TooLargeError:
-            data = self.wire.dumps(_too_large(message))
+            data = self.wire.dumps(_unsendable(message, "output too large"))
+        except Exception as error:  # noqa: BLE001  (a returned object's own code raised)
+            why = f"crashed: the returned value could not be encoded ({type(error).__name__})"
+            data = self.wire.dumps(_unsendable(message, why))
         try:
             self.wire.write_frame(self.fd, self.nonce, data)
         except OSError:
             os._exit(EXIT_HARNESS_FAILURE)
 
 
-def _too_large(message: dict) -> dict:
+def _unsendable(message: dict, error: str) -> dict:
+    """The outcome report with ``error`` instead of a value that cannot be sent."""
     if message.get("kind") != "outcome":
-        raise RuntimeError(f"{message.get('kind')!r} report too large")
-    return {**message, "returned": None, "error": "output too large", "args_after": None}
+        raise RuntimeError(f"{message.get('kind')!r} report cannot be sent: {error}")
+    return {**message, "returned": None, "error": error, "args_after": None}
 
 
 class _Modules:

@@ -17,6 +17,8 @@ What the sandbox is (``bwrap``):
   - identity: started by root, the harness drops to a fresh random uid before any student code,
     so RLIMIT_NPROC counts this sandbox alone and no file of the host is writable; started by
     another user, bubblewrap's user namespace does the same job;
+  - system calls: a seccomp filter (x86_64) refuses new namespaces, mounts, ptrace, keyrings,
+    BPF, io_uring, perf events, kernel modules, clock and swap changes, TIOCSTI;
   - limits (``Limits``): rlimits on CPU, address space, processes/threads, file size, open files,
     no core dumps; wall-clock limits per exercise and per submission; a cap on printed output;
   - environment: cleared, then PATH, HOME=/tmp, LANG, single-threaded BLAS/OpenMP, fixed
@@ -170,7 +172,8 @@ def run_submission(
                      cell does not define it, gets Outcome(error="not found") for each call
     limits        -- resource limits (see Limits)
     sandbox       -- False: no bubblewrap, only rlimits and timeouts (development only; logs a
-                     warning; the code can read and write anything you can)
+                     warning): the code can read and write anything you can, signal your
+                     processes, and a detached process of it survives the run
     support_files -- files put read-only in the working directory; None: the repository's
                      public_tests.py and public_tests_data.npz
     Raises SandboxUnavailable (sandbox=True and bubblewrap cannot run) and SandboxError (the
@@ -230,13 +233,13 @@ def require_sandbox() -> None:
     privileged = _runs_as_root()
     with _probe_lock:
         if privileged not in _probe_result:
-            _probe_result[privileged] = _probe(privileged)
+            _probe_result[privileged] = _probe()
     problem = _probe_result[privileged]
     if problem is not None:
         raise SandboxUnavailable(problem)
 
 
-def _probe(privileged: bool) -> str | None:
+def _probe() -> str | None:
     if shutil.which("bwrap") is None:
         return (
             "bubblewrap (bwrap) is not installed: install it with `apt-get install bubblewrap` "

@@ -396,6 +396,30 @@ def zero_pad(X, pad):
     assert returned[2].shape == () and np.isnan(returned[3])
 
 
+def test_a_value_whose_own_code_breaks_its_encoding_fails_only_its_call():
+    """Is a returned object whose class raises when inspected reported as an error of that
+    call, with the next call and the other exercises unaffected?"""
+    source = """
+class Hostile(type):
+    def __getattribute__(cls, name):
+        raise RuntimeError("inspect me not")
+
+class Thing(metaclass=Hostile):
+    pass
+
+def zero_pad(X, pad):
+    if pad == 0:
+        return Thing()
+    return np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+"""
+    calls = {"zero_pad": zero_pad_calls(), "conv_forward": conv_forward_calls()}
+    result = run({"zero_pad": source, **canonical("conv_forward")}, calls)
+    first, second = result.outcomes["zero_pad"]
+    assert first.error == "crashed: the returned value could not be encoded (RuntimeError)"
+    assert second.error is None and second.returned.shape == (2, 7, 7, 2)
+    assert_correct(result, "conv_forward", calls["conv_forward"])
+
+
 def test_printed_output_is_captured_apart_from_the_results():
     """Is what the student prints counted and kept for instructors, apart from the results?"""
     source = CANONICAL["zero_pad"].source.replace(
