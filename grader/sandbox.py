@@ -842,7 +842,8 @@ class _Child:
         if report["leftovers"]:
             raise _ChildError(
                 "crashed: the cell left threads or processes running",
-                f"crashed: running the cell left {report['leftovers']} threads or processes behind",
+                # No count: how many exist at that instant is timing, and verdicts must repeat.
+                "crashed: running the cell left threads or processes behind",
             )
         if report["function"] == "missing":
             why = report["error"] or f"not found: the cell does not define {name}()"
