@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import builtins
+import contextvars
 import copy
 import io
 import os
@@ -149,36 +150,78 @@ def _unsendable(message: dict, error: str) -> dict:
 
 
 class _Modules:
-    """The attribute dicts of the modules the harness and the student share, as swappable states.
+    """What the harness and the student share in one interpreter, as swappable states.
 
-    A state is a list of dict copies, one per module. The harness runs in the pristine state; a
-    student's code runs in its own (``apply``), and what it patched is captured afterwards
-    (``capture``) to be replayed for that exercise only. Switching uses only dict methods
-    captured here and locals: while it runs, builtins may be the student's or half-swapped.
+    A state holds a copy of each shared module's attribute dict plus the interpreter-wide
+    settings a cell may change: warnings filters, recursion limit, signal handlers, working
+    directory. The harness runs in the pristine state; a student's code runs in its own
+    (``apply``), and what it changed is captured afterwards (``capture``) to be replayed for
+    that exercise only. Pending alarms and interval timers are cancelled, not replayed. Only
+    functions captured here and locals are used: builtins may be the student's, or half-swapped.
     """
 
     def __init__(self, modules):
+        import _signal
+        import warnings
+
         self._dicts = tuple(vars(module) for module in modules)
+        self._warnings = vars(warnings)
         self._copy, self._clear, self._update = dict.copy, dict.clear, dict.update
+        self._list, self._type = list, type
+        self._recursion = (sys.getrecursionlimit, sys.setrecursionlimit)
+        self._directory = (os.getcwd, os.chdir)
+        self._signal = _signal
+        self._signals = tuple(
+            number
+            for number in _signal.valid_signals()
+            if number not in (_signal.SIGKILL, _signal.SIGSTOP)
+        )
+        self._timers = (_signal.ITIMER_REAL, _signal.ITIMER_VIRTUAL, _signal.ITIMER_PROF)
         self.pristine = self.capture()
 
-    def capture(self) -> list:
-        copy_ = self._copy
-        return [copy_(namespace) for namespace in self._dicts]
+    def capture(self) -> tuple:
+        copy_, list_ = self._copy, self._list
+        filters = self._warnings.get("filters")
+        filters = list_(filters) if self._type(filters) is list_ else []
+        getsignal = self._signal.getsignal
+        handlers = [(number, getsignal(number)) for number in self._signals]
+        return (
+            [copy_(namespace) for namespace in self._dicts],
+            filters,
+            self._recursion[0](),
+            handlers,
+            self._directory[0](),
+        )
 
-    def apply(self, state: list) -> None:
+    def apply(self, state: tuple) -> None:
+        dicts, filters, recursion_limit, handlers, directory = state
         clear, update = self._clear, self._update
         index = 0
         for namespace in self._dicts:
             clear(namespace)
-            update(namespace, state[index])
+            update(namespace, dicts[index])
             index += 1  # noqa: SIM113  (enumerate is a builtin: maybe the student's)
+        target = self._warnings.get("filters")
+        if self._type(target) is self._list:
+            target[:] = filters
+            invalidate = self._warnings.get("_filters_mutated")
+            if invalidate is not None:
+                invalidate()
+        self._recursion[1](recursion_limit)
+        signal_ = self._signal
+        for timer in self._timers:
+            signal_.setitimer(timer, 0)
+        for number, handler in handlers:
+            if handler is not None and signal_.getsignal(number) is not handler:
+                signal_.signal(number, handler)
+        self._directory[1](directory)
 
 
 # Modules whose attributes a student may patch (np.allclose, builtins.len, sys.displayhook, ...):
 # the harness never sees those patches and each exercise sees only its own cell's.
 _SHARED_MODULES = ("builtins", "sys", "os", "io", "math", "copy", "struct", "json", "json.encoder")
-_SHARED_MODULES += ("numpy", "numpy.linalg", "numpy.random", "wire", "calls", __name__)
+_SHARED_MODULES += ("warnings", "signal", "numpy", "numpy.linalg", "numpy.random")
+_SHARED_MODULES += ("wire", "calls", __name__)
 
 
 class _Run:
@@ -198,19 +241,20 @@ class _Run:
         self.modules = _Modules(
             [sys.modules[name] for name in _SHARED_MODULES if name in sys.modules]
         )
-        self.setup_state = self.modules.pristine
+        # Each cell's world: module state and context variables (np.seterr, print options).
+        self.setup_world = (self.modules.pristine, contextvars.copy_context())
         self.setup_namespace: dict = {}
-        self.cell_state: dict[str, list] = {}
+        self.cell_world: dict[str, tuple] = {}
         self.cell_namespace: dict[str, dict] = {}
 
     def run(self) -> None:
         self.channel.send({"kind": "ready", "uid": os.getuid()})
-        self.setup_state, error = self.execute(self.job["setup"], "<setup>", self.setup_state)
+        self.setup_world, error = self.execute(self.job["setup"], "<setup>", self.setup_world)
         self.setup_namespace = dict(self.namespace)
         self.channel.send({"kind": "setup", "error": error, "leftovers": _leftovers(self)})
         for name, source in self.job["cells"]:
             before = dict(self.namespace)
-            self.cell_state[name], error = self.execute(source, f"<cell {name}>", self.setup_state)
+            self.cell_world[name], error = self.execute(source, f"<cell {name}>", self.setup_world)
             self.cell_namespace[name] = self.own_namespace(before)
             self.channel.send(
                 {
@@ -229,23 +273,25 @@ class _Run:
         self.channel.send({"kind": "done"})
         os._exit(0)  # not sys.exit: a student's non-daemon thread must not keep us alive
 
-    def execute(self, source: str, filename: str, state: list) -> tuple[list, str | None]:
-        """Run one cell in the namespace from module state ``state``: (state after, error)."""
+    def execute(self, source: str, filename: str, world: tuple) -> tuple[tuple, str | None]:
+        """Run one cell in the namespace, starting from ``world`` (module state, context):
+        (the world after it, the error it raised as text or None)."""
+        state, context = world
         try:
             code = compile(python_source(source), filename, "exec", dont_inherit=True)
         except (SyntaxError, ValueError) as error:
-            return state, _describe_syntax_error(error)
+            return world, _describe_syntax_error(error)
         catch_all = BaseException  # looked up now: the student's builtins may lack it later
-        modules, raised = self.modules, None
+        modules, context, raised = self.modules, context.copy(), None
         modules.apply(state)
         try:
-            exec(code, self.namespace)
+            context.run(exec, code, self.namespace)
         except catch_all as error:  # SystemExit and KeyboardInterrupt too
             raised = error
         after = modules.capture()
         modules.apply(modules.pristine)
         _flush_student_output()
-        return after, None if raised is None else _describe(raised, filename)
+        return (after, context), None if raised is None else _describe(raised, filename)
 
     def own_namespace(self, before: dict) -> dict:
         """The namespace after the cell just run, with setup names it did not rebind restored."""
@@ -259,7 +305,8 @@ class _Run:
     def call_exercise(self, name: str, pending: list[str]) -> None:
         self.channel.send({"kind": "begin", "exercise": name})
         namespace = self.cell_namespace.get(name)
-        state = self.cell_state.get(name, self.setup_state)
+        state, context = self.cell_world.get(name, self.setup_world)
+        context = context.copy()
         if namespace is None or not callable(namespace.get(name)):
             namespace = self.final_namespace  # defined by another cell: as in "Run All"
         function = namespace.get(name)
@@ -275,7 +322,7 @@ class _Run:
             catch_all, returned, raised = BaseException, None, None
             modules.apply(state)
             try:
-                returned = function(*arguments)
+                returned = context.run(function, *arguments)
             except catch_all as error:
                 raised = error
             state = modules.capture()  # later calls of this exercise keep its patches

@@ -354,6 +354,49 @@ def zero_pad(X, pad):
     assert_correct(result, "pool_backward", calls["pool_backward"])
 
 
+def test_interpreter_wide_settings_of_a_cell_reach_only_its_exercise():
+    """Do np.seterr, warnings filters, the recursion limit, an alarm and a chdir set in one cell
+    stay out of another exercise's calls (and stay in force for the cell's own exercise)?"""
+    settings = """
+import os, signal, sys, warnings
+np.seterr(all="raise")
+warnings.simplefilter("error")
+sys.setrecursionlimit(60)
+
+def _ring(*args):
+    raise RuntimeError("the alarm set by zero_pad's cell")
+
+signal.signal(signal.SIGALRM, _ring)
+signal.setitimer(signal.ITIMER_REAL, 0.3)
+os.chdir("/")
+
+def zero_pad(X, pad):
+    try:
+        np.ones(1) / 0
+    except FloatingPointError:
+        return "raised"
+    return "did not raise"
+"""
+    observer = """
+import os, time
+
+def depth(n):
+    return 0 if n == 0 else depth(n - 1) + 1
+
+def conv_single_step(a_slice_prev, W, b):
+    time.sleep(0.6)
+    return float((np.ones(1) / 0)[0]), depth(200), os.getcwd() != "/"
+"""
+    calls = {
+        "zero_pad": zero_pad_calls()[:1],
+        "conv_single_step": [Call((np.ones((2, 2, 1)), np.ones((2, 2, 1)), np.ones((1, 1, 1))))],
+    }
+    result = run({"zero_pad": settings, "conv_single_step": observer}, calls)
+    assert result.outcomes["zero_pad"][0].returned == "raised"
+    observed = result.outcomes["conv_single_step"][0]
+    assert observed.error is None and observed.returned == (float("inf"), 200, True)
+
+
 def test_later_cells_cannot_redefine_an_earlier_exercise():
     """Is each exercise graded as its own cell left it, like the notebook's test cell right
     after it (a later cell redefining zero_pad changes nothing)?"""
