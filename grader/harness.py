@@ -21,10 +21,13 @@ Nothing here is trusted by the grader: it validates every frame against the exac
 expects and computes all verdicts itself. The student's code runs in this very process, so it
 could forge frames; it can only forge what its own functions could have returned.
 
-Fairness: while exercise X is called, the names of the other exercises X may call are bound to
-the minimal stand-ins below, so a broken zero_pad never costs points on conv_forward. A stand-in
-is only created once its own exercise has been called (or is not being graded), so no exercise
-can be graded while a trusted version of it exists in the process.
+Fairness: a mistake loses points on its exercise and only there.
+- While exercise X is called, the names of the other exercises X may call are bound to the
+  minimal stand-ins below, so a broken zero_pad never costs points on conv_forward. A stand-in is
+  only created once its own exercise has been called (or is not being graded), so no exercise can
+  be graded while a trusted version of it exists in the process.
+- X is called in the world its own cell left (see ``_Run``): what other cells patched (builtins,
+  NumPy, sys hooks, np.seterr, warnings filters, recursion limit, signals, cwd) is not there.
 """
 
 from __future__ import annotations
@@ -226,12 +229,14 @@ _SHARED_MODULES += ("wire", "calls", __name__)
 
 class _Run:
     """Isolation between exercises: each exercise is called in the state the notebook was in
-    right after its own cell ran (namespace and patched modules), except that
+    right after its own cell ran (namespace, patched modules, interpreter settings and context
+    variables: its "world"), as nbgrader's test cell right after it would be, except that
 
-    - module patches made by other cells are not there (every cell runs from the setup's state),
+    - what other cells changed is not there (every cell runs from the setup's world),
     - names the setup bound (``np``, the public tests) are the setup's unless this cell rebound
       them, and the other exercises' names are the stand-ins.
     So a cell that rebinds ``np`` or patches ``builtins`` only ever breaks its own exercise.
+    Helpers defined by earlier cells stay visible, as in the notebook.
     """
 
     def __init__(self, job: dict, calls: dict, channel: _Channel, wire):
@@ -355,7 +360,11 @@ _MISSING = object()
 
 
 def _stand_in(name: str):
-    """A trusted, minimal version of one building block (a fresh function object each time)."""
+    """A trusted, minimal version of one building block (a fresh function object each time).
+
+    Their source is readable in the sandbox (this file): they are the one-liners the notebook
+    itself leads to, so reading them gives away nothing the assignment does not.
+    """
     import numpy as np
 
     if name == "zero_pad":

@@ -105,7 +105,8 @@ class Limits:
 
     cpu_seconds        -- RLIMIT_CPU of each child: CPU time over all its exercises (60)
     memory_bytes       -- RLIMIT_AS of each process: address space, NumPy included (1 GiB)
-    processes          -- RLIMIT_NPROC: processes + threads of the sandbox, harness included (16)
+    processes          -- RLIMIT_NPROC: processes + threads of the sandbox, harness included (8;
+                          with memory_bytes, it bounds the sandbox's memory: 8 GiB at worst)
     file_size_bytes    -- RLIMIT_FSIZE: largest file the code may write (16 MiB)
     open_files         -- RLIMIT_NOFILE (64)
     tmp_bytes          -- size of the sandbox's private /tmp (64 MiB)
@@ -118,7 +119,7 @@ class Limits:
 
     cpu_seconds: int = 60
     memory_bytes: int = 1 << 30
-    processes: int = 16
+    processes: int = 8
     file_size_bytes: int = 16 << 20
     open_files: int = 64
     tmp_bytes: int = 64 << 20
