@@ -112,6 +112,9 @@ class Limits:
     tmp_bytes          -- size of the sandbox's private /tmp (64 MiB)
     output_bytes       -- printed output (stdout + stderr) allowed per exercise; more is a failure
                           of that exercise, "output too large" (16 MiB)
+    result_bytes       -- what one exercise's calls may send back in all (returned values and
+                          arguments after, as encoded); more is "output too large" (64 MiB), so
+                          the grader never holds more than this per exercise
     exercise_seconds   -- wall clock for one exercise's calls, and separately for running its
                           cell (10 s)
     submission_seconds -- wall clock for the whole submission, restarts included (120 s)
@@ -124,6 +127,7 @@ class Limits:
     open_files: int = 64
     tmp_bytes: int = 64 << 20
     output_bytes: int = 16 << 20
+    result_bytes: int = 64 << 20
     exercise_seconds: float = 10.0
     submission_seconds: float = 120.0
 
@@ -615,7 +619,7 @@ class _Child:
         self.phase = None
         self.phase_started = time.monotonic()
         self.phase_output = 0
-        self.restart = False  # set when the child must not be reused (threads left running)
+        self.result_bytes = 0  # of the current exercise's outcome reports
 
     # -- the exact sequence of reports -------------------------------------------------------
 
@@ -645,6 +649,7 @@ class _Child:
         phase = self.current_phase()
         if phase != self.phase:
             self.phase, self.phase_started, self.phase_output = phase, time.monotonic(), 0
+            self.result_bytes = 0
 
     def phase_deadline(self) -> tuple[float, str]:
         if self.phase == _STARTUP:
@@ -819,6 +824,14 @@ class _Child:
             self.loaded(expected[1], report)
         elif kind == "outcome":
             name, index = expected[1], expected[2]
+            self.result_bytes += len(message)
+            if self.result_bytes > self.limits.result_bytes:
+                raise _ChildError(
+                    "output too large",
+                    f"output too large: its calls returned more than {self.limits.result_bytes}"
+                    " bytes",
+                    taints=True,
+                )
             self.state.outcomes[name][index] = Outcome(
                 returned=report["returned"], error=report["error"], args_after=report["args_after"]
             )

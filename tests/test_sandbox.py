@@ -546,6 +546,19 @@ def pool_forward(*args):
     assert len(result.output_tail) <= sandbox.OUTPUT_TAIL_BYTES + 1000
 
 
+def test_large_results_on_every_call_cost_only_their_exercise():
+    """Is an exercise whose calls send back more than result_bytes in all stopped and charged
+    "output too large" (the grader never holds it), the others intact?"""
+    source = """
+def pool_forward(A_prev, hparameters, mode="max"):
+    return np.zeros(100_000), None
+"""
+    limits = Limits(exercise_seconds=2, memory_bytes=512 << 20, result_bytes=1 << 20)
+    result = attack("pool_forward", source, limits=limits)
+    assert result.exercise_errors["pool_forward"].startswith("output too large: its calls")
+    assert {outcome.error for outcome in result.outcomes["pool_forward"]} == {"output too large"}
+
+
 def test_writing_a_huge_file_hits_the_file_size_limit():
     """Does writing a file beyond RLIMIT_FSIZE fail that exercise only?"""
     source = """
