@@ -132,16 +132,26 @@ def timed_parallel(course: Path, count: int, jobs: int) -> Run:
     return Run(f"(c) python -m grader.parallel --jobs {jobs}", total, (total / count,) * count)
 
 
+def sandboxed_import_numpy(scratch: Path) -> list[str]:
+    """The grader's own bubblewrap sandbox (grader.sandbox.bwrap_arguments: same namespaces,
+    mounts and environment) around ``python -c "import numpy"``: the harness minus its work."""
+    from grader import sandbox
+
+    sites = [f"{sandbox.SANDBOX_SITE}/{i}" for i in range(len(sandbox._site_directories()))]
+    arguments = sandbox.bwrap_arguments(scratch, scratch, sandbox.Limits(), seccomp_fd=None)
+    code = f"import sys; sys.path.extend({sites!r}); import numpy"
+    return [*arguments, "--", os.path.realpath(sys.executable), "-c", code]
+
+
 def timed_floor(count: int) -> Run:
     """One sandboxed ``python -c "import numpy"`` per submission, sequentially."""
-    from grader.sandbox import sandbox_command
-
-    command = sandbox_command([sys.executable, "-c", "import numpy"])
-    times = []
-    for _ in range(count):
-        started = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - started)
+    with tempfile.TemporaryDirectory() as scratch:
+        command = sandboxed_import_numpy(Path(scratch))
+        times = []
+        for _ in range(count):
+            started = time.perf_counter()
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+            times.append(time.perf_counter() - started)
     return Run('floor: sandboxed python -c "import numpy"', sum(times), tuple(times))
 
 
@@ -159,9 +169,11 @@ def run_benchmark(count: int, jobs: int, say=print) -> dict[str, Run]:
             course = prepare_course(scratch / key, notebooks, vanilla=vanilla, timing_file=timing)
             say(f"running {label} on {count} submissions...")
             runs[key] = timed_nbgrader_autograde(course, timing, label)
+            say(f"  {runs[key].total:.2f} s, median {runs[key].median:.3f} s per submission")
         course = prepare_course(scratch / "c", notebooks, vanilla=False, timing_file=None)
         say(f"running (c) grader.parallel on {count} submissions, {jobs} jobs...")
         runs["c"] = timed_parallel(course, count, jobs)
+        say(f"  {runs['c'].total:.2f} s")
     say("running the floor...")
     runs["floor"] = timed_floor(count)
     return runs

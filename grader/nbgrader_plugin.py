@@ -14,6 +14,7 @@ as that cell's outputs, in the form nbgrader's own ``SaveAutoGrades`` turns into
 locked test cells, so neither the autograded notebooks nor the feedback pages show them.
 ``SubmissionReader`` turns an unreadable submission (empty file, not JSON) into a stub that is
 graded 0 with the reason, instead of an error row nobody explains to the student.
+``RestoreCells`` is nbgrader's ``OverwriteCells`` without the crashes a submission can trigger.
 ``PartsCsvExport`` writes nbgrader's CSV columns plus the forward and backward part scores.
 ``course/nbgrader_config.py`` wires these in.
 """
@@ -21,7 +22,6 @@ graded 0 with the reason, instead of an error row nobody explains to the student
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import tempfile
@@ -34,10 +34,12 @@ from nbgrader import utils as nbgrader_utils
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import ExportPlugin
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, OverwriteCells
-from traitlets import Bool, Unicode
+from traitlets import Bool, Float, Unicode
 
+from grader import precomputed
 from grader.exercises import ASSIGNMENT_ID, EXERCISES, PARTS, SETUP_CELL_ID, part_points
-from grader.verdict import CheckVerdict, ExerciseVerdict, Grade
+from grader.extract import extract
+from grader.verdict import ExerciseVerdict, Grade
 
 # Metadata key the stub of an unreadable submission carries (see SubmissionReader).
 UNREADABLE_KEY = "unreadable_submission"
@@ -140,87 +142,12 @@ def earned_points(verdict: ExerciseVerdict, cell_points: float) -> float:
     return round(fraction * cell_points, 2)
 
 
-# ---------------------------------------------------------------------------------------------
-# Precomputed verdicts (written by grader.parallel, read by TrustedGrade)
-# ---------------------------------------------------------------------------------------------
-
-
-def notebook_key(nb: NotebookNode, *, sandbox: bool) -> str:
-    """Content hash naming a precomputed verdict: what the grader reads of the sanitized notebook
-    (every cell's type, source and metadata, and the notebook's metadata), the grading secret (it
-    draws the hidden inputs) and the sandbox flag. A verdict is reused only for identical input
-    graded the same way, so a stale or foreign cache entry can never apply. Cell ids are left out:
-    nbconvert gives random ids to cells that lack one, on every pass, and the grader ignores them.
-    """
-    from grader.grade import grading_secret
-
-    secret, _ = grading_secret()
-    content = {
-        "metadata": nb.metadata,
-        "cells": [
-            {"type": cell.cell_type, "source": cell.source, "metadata": cell.metadata}
-            for cell in nb.cells
-        ],
-    }
-    digest = hashlib.sha256()
-    digest.update(hashlib.sha256(secret).digest())
-    digest.update(f"sandbox={sandbox!r}\n".encode())
-    digest.update(json.dumps(content, sort_keys=True).encode())
-    return digest.hexdigest()
-
-
-def grade_from_json_dict(data: dict) -> Grade:
-    """Inverse of ``Grade.to_json_dict`` (tuples restored, extra keys ignored)."""
-    exercises = tuple(
-        ExerciseVerdict(
-            name=exercise["name"],
-            score=float(exercise["score"]),
-            max=float(exercise["max"]),
-            checks=tuple(
-                CheckVerdict(check["name"], bool(check["passed"]), check.get("hint"))
-                for check in exercise["checks"]
-            ),
-            status=exercise.get("status", "graded"),
-            message=exercise.get("message"),
-        )
-        for exercise in data["exercises"]
-    )
-    return Grade(
-        total=float(data["total"]),
-        max=float(data["max"]),
-        exercises=exercises,
-        error=data.get("error"),
-        notes=tuple(data.get("notes", ())),
-    )
-
-
-def read_cached_grade(cache_dir: Path, key: str) -> Grade | None:
-    """The precomputed Grade stored under ``key``, or None."""
-    path = Path(cache_dir) / f"{key}.json"
-    if not path.is_file():
-        return None
-    return grade_from_json_dict(json.loads(path.read_text()))
-
-
-def write_cached_grade(cache_dir: Path, key: str, grade: Grade) -> None:
-    """Store ``grade`` under ``key`` (atomically: a reader never sees half a file)."""
-    path = Path(cache_dir) / f"{key}.json"
-    partial = path.with_suffix(".partial")
-    partial.write_text(grade.to_json())
-    os.replace(partial, path)
-
-
-def grade_notebook_json(text: str, *, sandbox: bool) -> Grade:
-    """Grade a serialised notebook with the trusted grader, through a private temporary file.
-
-    The hidden inputs' seed is the grader's: derived from the graded code and the course secret.
-    """
+def grade_submission(path: Path, *, sandbox: bool) -> Grade:
+    """Grade the notebook at ``path`` with the trusted grader (the hidden inputs' seed is the
+    grader's: derived from the graded code and the course secret)."""
     from grader.grade import grade_notebook  # imported late: the sandbox runner is heavy
 
-    with tempfile.TemporaryDirectory(prefix="trusted-grade-") as private:  # mode 0700
-        path = Path(private) / "assignment.ipynb"
-        path.write_text(text)
-        return grade_notebook(path, sandbox=sandbox)
+    return grade_notebook(path, sandbox=sandbox)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,8 +160,8 @@ class TrustedGrade(NbGraderPreprocessor):
 
     Every autograder test cell of an exercise gets its verdict as outputs (see module docstring);
     the verdict depends on the graded code only, so test cells the student edited, tagged or
-    duplicated change nothing (nbgrader's OverwriteCells and DeduplicateIds have already
-    restored them). A submission that cannot be graded gets 0 in every test cell with the reason.
+    duplicated change nothing (DeduplicateIds and RestoreCells have already restored them).
+    A submission that cannot be graded gets 0 in every test cell with the reason.
     An autograder test cell that belongs to no exercise of ``grader.exercises`` gets 0 and a
     message: nothing graded it, so it must not pass by default (nbgrader's rule for a silent
     cell is full marks).
@@ -244,8 +171,10 @@ class TrustedGrade(NbGraderPreprocessor):
         True, help="Run student code in the bubblewrap sandbox (False only for tests)."
     ).tag(config=True)
     verdict_cache = Unicode(
-        "",
-        help="Directory of verdicts precomputed by grader.parallel, keyed by notebook content.",
+        "", help="Folder of verdicts precomputed by grader.parallel (see grader.precomputed)."
+    ).tag(config=True)
+    wait_seconds = Float(
+        600.0, help="How long to wait for a verdict grader.parallel announced before grading."
     ).tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
@@ -281,14 +210,22 @@ class TrustedGrade(NbGraderPreprocessor):
         return nb, resources
 
     def grade(self, nb: NotebookNode) -> Grade:
-        """The Grade of this notebook: precomputed by grader.parallel if available, else now."""
-        if self.verdict_cache:
-            key = notebook_key(nb, sandbox=self.sandbox)
-            cached = read_cached_grade(Path(self.verdict_cache), key)
-            if cached is not None:
-                return cached
-            self.log.info("No precomputed verdict for this notebook: grading it now")
-        return grade_notebook_json(nbformat.writes(nb), sandbox=self.sandbox)
+        """The Grade of this notebook: the one grader.parallel computed (or is computing) for the
+        same graded code if there is one (see grader.precomputed), else graded now.
+
+        The grader reads a file: the sanitized notebook goes to a private temporary folder.
+        """
+        with tempfile.TemporaryDirectory(prefix="trusted-grade-") as private:  # mode 0700
+            path = Path(private) / "assignment.ipynb"
+            path.write_text(json.dumps(nb))
+            if self.verdict_cache:
+                key = precomputed.verdict_key(extract(path), sandbox=self.sandbox)
+                folder = Path(self.verdict_cache)
+                grade = precomputed.fetch(folder, key, wait_seconds=self.wait_seconds)
+                if grade is not None:
+                    return grade
+                self.log.info("No precomputed verdict for this notebook: grading it now")
+            return grade_submission(path, sandbox=self.sandbox)
 
 
 class HideTestCode(ClearHiddenTests):

@@ -1,24 +1,27 @@
 """Autograde a whole class on one machine in parallel, with nbgrader as the only gradebook writer.
 
-    python -m grader.parallel [COURSE_DIR] [--jobs N] [--force] [--student ID ...]
+    python -m grader.parallel [COURSE_DIR] [--jobs N] [--force] [--student GLOB]
 
 nbgrader's autograde handles one submission after another (nbgrader issue #174), and two
 ``nbgrader autograde`` processes on one SQLite gradebook fail on its lock. The expensive part here
-is running student code in the sandbox, so that part runs first, ``--jobs`` submissions at a time:
+is running student code in the sandbox, so that part runs in ``--jobs`` worker processes while
+nbgrader records, in this process:
 
-1. sanitize: every submission goes through nbgrader's own sanitize pass (the configured
-   ``Autograde.sanitize_preprocessors``: outputs cleared, locked cells restored from the gradebook,
-   which is only read), giving exactly the notebook nbgrader's autograde pass will see;
-2. grade: ``grader.grade.grade_many`` grades those notebooks in parallel sandboxes; each Grade is
-   stored in a private temporary folder under the notebook's content hash
-   (``grader.nbgrader_plugin.notebook_key``);
-3. record: nbgrader's autograde runs in this process with ``TrustedGrade.verdict_cache`` pointing
-   at that folder; TrustedGrade finds each verdict by content instead of grading again, and
-   nbgrader writes the gradebook, the autograded notebooks and its logs as in a sequential run.
+1. every submission's graded code is extracted (``grader.extract``) and its verdict announced in
+   a private temporary folder under its key (``grader.precomputed``: the graded code, the
+   secret, the sandbox flag), then graded by a pool of workers, in nbgrader's order;
+2. meanwhile nbgrader's own autograde runs here with ``TrustedGrade.verdict_cache`` set to that
+   folder: for each submission, nbgrader sanitizes it as usual, TrustedGrade extracts the graded
+   code of the sanitized copy, and takes (waiting if need be) the verdict stored under its key
+   instead of grading again; nbgrader writes the gradebook, the autograded notebooks and its log
+   exactly as in a sequential run.
 
-A verdict is used only for a byte-identical notebook, so the result equals ``nbgrader autograde``
-run alone (tests/test_parallel.py checks it); a notebook without a precomputed verdict (e.g. one
-nbgrader cannot sanitize) is graded, or fails, in step 3 exactly as it would sequentially.
+The result equals ``nbgrader autograde`` run alone (tests/test_parallel.py checks it): a verdict
+is only used for the very code it was computed from, and a submission without one (its
+sanitized code differs from the raw file's, or its worker failed) is graded, or fails, during
+recording exactly as it would sequentially. Submissions are found in nbgrader's default layout
+(``<submitted_directory>/<student>/<assignment>/*.ipynb``); with another layout nothing is
+precomputed and the run is simply sequential.
 Exit status: nbgrader's (0, or 1 when a submission failed); 3 when the sandbox is missing.
 """
 
@@ -26,45 +29,25 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
+import fnmatch
+import multiprocessing
 import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
-import nbformat
-
+from grader import precomputed
 from grader.exercises import ASSIGNMENT_ID
-from grader.nbgrader_plugin import UNREADABLE_KEY, TrustedGrade, notebook_key, write_cached_grade
-
-log = logging.getLogger("grader.parallel")
+from grader.extract import extract
 
 EXIT_NO_SANDBOX = 3
-
-# grade_many's verdict for a notebook on which the grader itself crashed: not cached, so the
-# record step regrades it and nbgrader reports the failure as it would in a sequential run.
-INTERNAL_ERROR_PREFIX = "internal grader error"
-
-
-@dataclass(frozen=True)
-class Sanitized:
-    """One submission after nbgrader's sanitize pass.
-
-    student -- the student id (folder name under submitted/)
-    key     -- ``notebook_key`` of the sanitized notebook
-    text    -- the sanitized notebook, serialised
-    """
-
-    student: str
-    key: str
-    text: str
 
 
 @contextlib.contextmanager
 def working_directory(path: Path):
-    """nbgrader finds nbgrader_config.py in the current directory."""
+    """nbgrader reads nbgrader_config.py from the current directory."""
     previous = os.getcwd()
     os.chdir(path)
     try:
@@ -73,71 +56,79 @@ def working_directory(path: Path):
         os.chdir(previous)
 
 
-def autograde_app(argv: list[str]):
-    """nbgrader's AutogradeApp, configured from the current directory's nbgrader_config.py."""
-    from nbgrader.apps.autogradeapp import AutogradeApp
+def course_config(course: Path):
+    """The course's nbgrader_config.py, read without importing nbgrader (a traitlets Config)."""
+    from traitlets.config.loader import PyFileConfigLoader
 
-    app = AutogradeApp()
-    app.initialize(argv)
-    return app
+    return PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
 
 
-def sanitize_all(app, *, force: bool) -> tuple[list[Sanitized], bool]:
-    """Run nbgrader's sanitize pass on every submission the autograde run will process.
+def submissions_to_grade(
+    course: Path, config, *, assignment: str, student: str, force: bool
+) -> list[Path]:
+    """The submitted notebooks nbgrader's autograde will process, in its order (by student).
 
-    app -- an initialized AutogradeApp (its coursedir names the assignment and the students)
-    Submissions already autograded are skipped unless ``force`` (nbgrader skips them too);
-    unreadable ones and ones nbgrader cannot sanitize are left to the record step.
-    Returns (the sanitized submissions, whether TrustedGrade is configured to use the sandbox).
+    student -- nbgrader's ``--student`` glob ("" for everyone); without ``force``, submissions
+               already autograded are left out, as nbgrader skips them
     """
-    from nbgrader.converters import Autograde
-
-    converter = Autograde(coursedir=app.coursedir, parent=app)
-    converter.init_notebooks()
-    converter.exporter = converter.exporter_class(parent=converter, config=converter.config)
-    converter._init_preprocessors()  # the sanitize list: the converter starts in that mode
-    sandbox = TrustedGrade(parent=converter).sandbox
-    sanitized = []
-    for folder in sorted(converter.assignments):
-        for path in sorted(converter.assignments[folder]):
-            resources = converter.init_single_notebook_resources(path)
-            student = resources["nbgrader"]["student"]
-            destination = Path(converter._format_dest(app.coursedir.assignment_id, student))
-            if not force and (destination / Path(path).name).exists():
-                continue
-            try:
-                text, _ = converter.exporter.from_filename(path, resources=resources)
-            except Exception as error:  # nbgrader reports it again, in its own words, in step 3
-                log.warning("%s: not sanitized (%s); left to nbgrader", student, error)
-                continue
-            nb = nbformat.reads(text, as_version=4)
-            if nb.metadata.get(UNREADABLE_KEY):
-                continue
-            sanitized.append(Sanitized(student, notebook_key(nb, sandbox=sandbox), text))
-    return sanitized, sandbox
-
-
-def precompute_verdicts(
-    sanitized: list[Sanitized], cache: Path, *, jobs: int, sandbox: bool, progress: bool
-) -> int:
-    """Grade the sanitized notebooks ``jobs`` at a time; store each Grade in ``cache`` under its
-    key. Returns how many verdicts were stored. Raises SandboxUnavailable."""
-    from grader.grade import grade_many
-
-    unique = {item.key: item for item in sanitized}  # identical notebooks are graded once
-    paths = []
-    for key, item in unique.items():
-        path = cache / f"{key}.ipynb"
-        path.write_text(item.text)
-        paths.append(path)
-    grades = grade_many(paths, jobs=jobs, sandbox=sandbox, progress=progress)
-    stored = 0
-    for key, grade in zip(unique, grades, strict=True):
-        if grade.error and grade.error.startswith(INTERNAL_ERROR_PREFIX):
+    directories = config.CourseDirectory
+    root = Path(directories.get("root", course))
+    submitted = root / directories.get("submitted_directory", "submitted")
+    autograded = root / directories.get("autograded_directory", "autograded")
+    found = []
+    for folder in sorted(submitted.glob(f"*/{assignment}")):
+        name = folder.parent.name
+        if student and not fnmatch.fnmatch(name, student):
             continue
-        write_cached_grade(cache, key, grade)
-        stored += 1
-    return stored
+        for notebook in sorted(folder.glob("*.ipynb")):
+            if force or not (autograded / name / assignment / notebook.name).exists():
+                found.append(notebook)
+    return found
+
+
+def _compute_verdict(path: str, folder: str, key: str, sandbox: bool) -> None:
+    """Worker: grade one submission and store its verdict (withdraw the announcement if not)."""
+    from grader.grade import grade_notebook
+
+    try:
+        grade = grade_notebook(path, sandbox=sandbox)
+    except BaseException:
+        precomputed.withdraw(Path(folder), key)
+        raise
+    precomputed.store(Path(folder), key, grade)
+
+
+def start_grading(paths: list[Path], folder: Path, *, jobs: int, sandbox: bool, on_done):
+    """Announce and start grading ``paths`` in ``jobs`` worker processes; return the executor.
+
+    Identical graded code is graded once. Unreadable files are left to nbgrader (it reads them
+    as 0-graded stubs). ``on_done()`` is called as each verdict is stored or withdrawn.
+    """
+    # fork: the workers start at once with the grader already imported, and this process has
+    # no threads yet (nbgrader runs here only after this returns).
+    executor = ProcessPoolExecutor(max(1, jobs), mp_context=multiprocessing.get_context("fork"))
+    announced = set()
+    for path in paths:
+        extraction = extract(path)
+        if extraction.error is not None:
+            continue
+        key = precomputed.verdict_key(extraction, sandbox=sandbox)
+        if key in announced:
+            continue
+        announced.add(key)
+        precomputed.announce(folder, key)
+        future = executor.submit(_compute_verdict, str(path), str(folder), key, sandbox)
+        future.add_done_callback(_after(folder, key, on_done))
+    return executor, len(announced)
+
+
+def _after(folder: Path, key: str, on_done):
+    def callback(future: Future) -> None:
+        if future.exception() is not None:  # e.g. a worker killed: nbgrader grades it itself
+            precomputed.withdraw(folder, key)
+        on_done()
+
+    return callback
 
 
 def autograde_parallel(
@@ -154,63 +145,77 @@ def autograde_parallel(
 
     student -- nbgrader's ``--student`` (a glob of student ids); empty: every student
     """
-    from grader.sandbox import SandboxUnavailable
+    from tqdm import tqdm
 
-    with (
-        tempfile.TemporaryDirectory(prefix="precomputed-verdicts-") as cache,
-        working_directory(course),
-    ):
-        argv = [
-            f"--assignment={assignment}",
-            f"--TrustedGrade.verdict_cache={cache}",
-            f"--log-level={log_level}",
-        ]
-        if force:
-            argv.append("--force")
-        if student:
-            argv.append(f"--student={student}")
-        app = autograde_app(argv)
-        started = time.perf_counter()
-        sanitized, sandbox = sanitize_all(app, force=force)
-        _say(progress, f"sanitized {len(sanitized)} submissions ({_since(started)})")
+    from grader.sandbox import SandboxUnavailable, require_sandbox
+
+    started = time.perf_counter()
+    config = course_config(course)
+    sandbox = bool(config.TrustedGrade.get("sandbox", True))
+    if sandbox:
         try:
-            stored = precompute_verdicts(
-                sanitized, Path(cache), jobs=jobs, sandbox=sandbox, progress=progress
-            )
+            require_sandbox()
         except SandboxUnavailable as error:
             print(f"error: the grading sandbox is not available: {error}", file=sys.stderr)
             return EXIT_NO_SANDBOX
-        _say(progress, f"graded {stored} distinct notebooks, {jobs} at a time ({_since(started)})")
-        status = record(app, total=len(sanitized), progress=progress)
-        _say(progress, f"recorded in the gradebook ({_since(started)})")
-        return status
+    paths = submissions_to_grade(
+        course, config, assignment=assignment, student=student, force=force
+    )
+    bar = tqdm(total=len(paths), unit="nb", file=sys.stderr, disable=not progress)
+    graded = [0]
+
+    def verdict_done() -> None:
+        graded[0] += 1
+        bar.set_postfix_str(f"graded {graded[0]}", refresh=False)
+
+    # nbgrader's import takes seconds of one core: done before the workers take both.
+    import nbgrader.apps.autogradeapp  # noqa: F401
+
+    with tempfile.TemporaryDirectory(prefix="precomputed-verdicts-") as folder:
+        executor, distinct = start_grading(
+            paths, Path(folder), jobs=jobs, sandbox=sandbox, on_done=verdict_done
+        )
+        bar.set_description(f"grading {distinct} in {jobs} workers, recording")
+        try:
+            status = record(
+                course,
+                [
+                    f"--assignment={assignment}",
+                    f"--TrustedGrade.verdict_cache={folder}",
+                    f"--log-level={log_level}",
+                    *(["--force"] if force else []),
+                    *([f"--student={student}"] if student else []),
+                ],
+                tick=lambda: bar.update(1),
+            )
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+            bar.close()
+    if progress:
+        print(
+            f"autograded {len(paths)} submissions in {time.perf_counter() - started:.1f} s "
+            f"({jobs} grading workers); nbgrader exit status {status}",
+            file=sys.stderr,
+        )
+    return status
 
 
-def record(app, *, total: int, progress: bool) -> int:
-    """Run nbgrader's autograde (step 3), ticking a progress bar per submission."""
-    from tqdm import tqdm
+def record(course: Path, argv: list[str], *, tick) -> int:
+    """Run nbgrader's autograde in this process; ``tick()`` after each recorded submission."""
+    from nbgrader.apps.autogradeapp import AutogradeApp
     from traitlets.config import Config
 
-    bar = tqdm(total=total, desc="recording", unit="nb", file=sys.stderr, disable=not progress)
-    hooks = Config()
-    hooks.Autograde.pre_convert_hook = lambda **_: bar.update(1)
-    app.update_config(hooks)
-    try:
-        app.start()
-    except SystemExit as exit_:  # nbgrader exits 1 after the others when a submission failed
-        return int(exit_.code or 0)
-    finally:
-        bar.close()
+    with working_directory(course):
+        app = AutogradeApp()
+        app.initialize(argv)
+        hooks = Config()
+        hooks.Autograde.post_convert_hook = lambda **_: tick()
+        app.update_config(hooks)
+        try:
+            app.start()
+        except SystemExit as exit_:  # nbgrader exits 1 after the others when a submission failed
+            return int(exit_.code or 0)
     return 0
-
-
-def _since(started: float) -> str:
-    return f"{time.perf_counter() - started:.1f} s"
-
-
-def _say(enabled: bool, message: str) -> None:
-    if enabled:
-        print(message, file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,10 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.jobs < 1:
-        build_parser().error("--jobs must be at least 1")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+        parser.error("--jobs must be at least 1")
     return autograde_parallel(
         args.course.resolve(),
         assignment=args.assignment,

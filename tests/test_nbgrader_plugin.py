@@ -19,18 +19,17 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 from nbgrader.utils import determine_grade
 
 import grader.nbgrader_plugin as plugin
+from grader import precomputed
 from grader.exercises import ASSIGNMENT_ID, EXERCISES, exercise_named
+from grader.extract import extract
 from grader.grade import grade_notebook
 from grader.nbgrader_plugin import (
     HideTestCode,
     TrustedGrade,
     cell_verdicts,
     earned_points,
-    grade_from_json_dict,
-    notebook_key,
     verdict_outputs,
     verdict_report,
-    write_cached_grade,
 )
 from grader.verdict import CheckVerdict, ExerciseVerdict, Grade
 from tests import factories
@@ -129,22 +128,43 @@ def test_earned_points_are_the_verdicts_fraction_of_the_cells_points():
 def test_a_grade_survives_the_json_round_trip():
     """Does a precomputed verdict read back equal to the Grade that was stored?"""
     grade = stand_in_grade()
-    assert grade_from_json_dict(json.loads(grade.to_json())) == grade
+    assert precomputed.grade_from_json_dict(json.loads(grade.to_json())) == grade
 
 
-def test_the_cache_key_ignores_cell_ids_but_not_content_or_the_sandbox_flag():
-    """Is a precomputed verdict found again after nbconvert renumbers cell ids, and never used
-    for different code or a different sandbox setting?"""
-    notebook = factories.submission({})
-    renumbered = copy.deepcopy(notebook)
-    for index, cell in enumerate(renumbered.cells):
+def key_of(notebook, tmp_path, *, sandbox=True) -> str:
+    path = tmp_path / "key.ipynb"
+    nbformat.write(notebook, str(path))
+    return precomputed.verdict_key(extract(path), sandbox=sandbox)
+
+
+def test_the_verdict_key_depends_on_the_graded_code_only(tmp_path):
+    """Is a precomputed verdict found again for a notebook that differs only outside the graded
+    code (cell ids, test cells, outputs), and never used for other code or sandbox setting?"""
+    notebook = factories.submission({"zero_pad": "def zero_pad(X, pad):\n    return X"})
+    elsewhere = copy.deepcopy(notebook)
+    for index, cell in enumerate(elsewhere.cells):
         cell["id"] = f"other-{index}"
+        if cell.metadata.get("nbgrader", {}).get("grade_id", "").endswith("_test"):
+            cell.source = "pass"
     edited = copy.deepcopy(notebook)
     edited.cells[3].source += "\n# one more line"
-    key = notebook_key(notebook, sandbox=True)
-    assert notebook_key(renumbered, sandbox=True) == key
-    assert notebook_key(edited, sandbox=True) != key
-    assert notebook_key(notebook, sandbox=False) != key
+    key = key_of(notebook, tmp_path)
+    assert key_of(elsewhere, tmp_path) == key
+    assert key_of(edited, tmp_path) != key
+    assert key_of(notebook, tmp_path, sandbox=False) != key
+
+
+def test_a_reader_waits_for_an_announced_verdict_and_not_for_others(tmp_path):
+    """Does fetch return a stored verdict, give up at once on an unannounced key, and give up
+    on an announced one when it is withdrawn or the wait runs out?"""
+    grade = stand_in_grade()
+    precomputed.store(tmp_path, "stored", grade)
+    assert precomputed.fetch(tmp_path, "stored", wait_seconds=0) == grade
+    assert precomputed.fetch(tmp_path, "unknown", wait_seconds=60) is None
+    precomputed.announce(tmp_path, "late")
+    assert precomputed.fetch(tmp_path, "late", wait_seconds=0.05) is None
+    precomputed.withdraw(tmp_path, "late")
+    assert precomputed.fetch(tmp_path, "late", wait_seconds=60) is None
 
 
 # --- the preprocessors on a notebook in memory -------------------------------------------------
@@ -154,7 +174,7 @@ def test_trusted_grade_writes_verdicts_into_test_cells_and_clears_every_other_ou
     """Do test cells get the verdict outputs (and nothing forged survives), and do other cells
     lose their outputs, given a stand-in grader?"""
     grade = stand_in_grade()
-    monkeypatch.setattr(plugin, "grade_notebook_json", lambda text, sandbox: grade)
+    monkeypatch.setattr(plugin, "grade_submission", lambda path, sandbox: grade)
     notebook = factories.submission({})
     for cell in notebook.cells:
         if cell.cell_type == "code":
@@ -179,7 +199,7 @@ def test_trusted_grade_writes_verdicts_into_test_cells_and_clears_every_other_ou
 def test_a_grade_cell_of_no_exercise_scores_zero_instead_of_passing_silently(monkeypatch):
     """Does an autograder cell the trusted grader does not know get 0 (nbgrader's rule for a
     cell without output is full marks)?"""
-    monkeypatch.setattr(plugin, "grade_notebook_json", lambda text, sandbox: stand_in_grade())
+    monkeypatch.setattr(plugin, "grade_submission", lambda path, sandbox: stand_in_grade())
     notebook = factories.submission({})
     extra = factories.test_cell("zero_pad", 7)
     extra.metadata.nbgrader["grade_id"] = "bonus_test"
@@ -192,14 +212,16 @@ def test_a_grade_cell_of_no_exercise_scores_zero_instead_of_passing_silently(mon
 def test_trusted_grade_uses_a_precomputed_verdict_without_grading_again(monkeypatch, tmp_path):
     """Given a verdict stored under the notebook's key, is it used and the grader not called?"""
 
-    def must_not_grade(text, sandbox):
+    def must_not_grade(path, sandbox):
         raise AssertionError("graded again")
 
-    monkeypatch.setattr(plugin, "grade_notebook_json", must_not_grade)
+    monkeypatch.setattr(plugin, "grade_submission", must_not_grade)
     notebook = factories.submission({})
     grade = stand_in_grade((True, True))
-    write_cached_grade(tmp_path, notebook_key(notebook, sandbox=True), grade)
-    notebook, _ = TrustedGrade(verdict_cache=str(tmp_path)).preprocess(notebook, {})
+    folder = tmp_path / "verdicts"
+    folder.mkdir()
+    precomputed.store(folder, key_of(notebook, tmp_path), grade)
+    notebook, _ = TrustedGrade(verdict_cache=str(folder)).preprocess(notebook, {})
     assert notebook.metadata[plugin.SUMMARY_KEY]["total"] == grade.total
 
 
