@@ -143,6 +143,17 @@ def sandboxed_import_numpy(scratch: Path) -> list[str]:
     return [*arguments, "--", os.path.realpath(sys.executable), "-c", code]
 
 
+def timed_grading_phase(course: Path, count: int, jobs: int) -> Run:
+    """The sandboxed grading alone, as (c)'s workers do it (no nbgrader): the CPU-bound part."""
+    from grader.grade import grade_many
+
+    paths = sorted((course / "submitted").glob(f"*/{ASSIGNMENT_ID}/*.ipynb"))
+    started = time.perf_counter()
+    grade_many(paths, jobs=jobs, progress=False)
+    total = time.perf_counter() - started
+    return Run(f"    of which grading alone, {jobs} at a time", total, (total / count,) * count)
+
+
 def timed_floor(count: int) -> Run:
     """One sandboxed ``python -c "import numpy"`` per submission, sequentially."""
     with tempfile.TemporaryDirectory() as scratch:
@@ -174,6 +185,8 @@ def run_benchmark(count: int, jobs: int, say=print) -> dict[str, Run]:
         say(f"running (c) grader.parallel on {count} submissions, {jobs} jobs...")
         runs["c"] = timed_parallel(course, count, jobs)
         say(f"  {runs['c'].total:.2f} s")
+        say("running (c)'s grading phase alone...")
+        runs["c_grading"] = timed_grading_phase(course, count, jobs)
     say("running the floor...")
     runs["floor"] = timed_floor(count)
     return runs
@@ -185,7 +198,7 @@ def report(runs: dict[str, Run], count: int, jobs: int) -> str:
         f"{count} submissions, {os.cpu_count()} CPUs, parallel jobs = {jobs}",
         f"{'':46} {'total':>9} {'median per submission':>22}",
     ]
-    for key in ("a", "b", "c", "floor"):
+    for key in ("a", "b", "c", "c_grading", "floor"):
         run = runs[key]
         lines.append(f"{run.label:46} {run.total:8.2f}s {run.median:21.3f}s")
     a, b, c, floor = (runs[key].total for key in ("a", "b", "c", "floor"))
@@ -199,8 +212,11 @@ def report(runs: dict[str, Run], count: int, jobs: int) -> str:
         goal = GOALS[key]
         met = value >= goal if direction == "at least" else value <= goal
         lines.append(f"{text:40} goal {direction} {goal:g}x: {'met' if met else 'NOT MET'}")
+    grading = runs["c_grading"].total
     lines.append(
-        f"(c) per submission, amortised: {c / count:.3f} s; "
-        f"floor per submission: {runs['floor'].median:.3f} s (median)"
+        f"(c) per submission, amortised: {c / count:.3f} s; its grading phase alone takes "
+        f"{grading / floor:.2f}x the floor; floor per submission: {runs['floor'].median:.3f} s"
     )
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    lines.append(f"load average at the end (1, 5, 15 min): {load}; other work slows every run")
     return "\n".join(lines)

@@ -65,9 +65,8 @@ def verdict_report(verdict: ExerciseVerdict, points: float, earned: float) -> st
     points -- the test cell's points (nbgrader's, authoritative); earned -- the points given
     """
     head = f"{verdict.name}: {format_points(earned)} / {format_points(points)} points"
-    if verdict.status != "graded" or not verdict.checks:
-        reason = verdict.message or verdict.status
-        return f"{head} - {reason}\n"
+    if not verdict.checks:  # it did not run: not found, not implemented, crashed...
+        return f"{head} - {verdict.message or verdict.status}\n"
     passed = sum(check.passed for check in verdict.checks)
     lines = [f"{head} - {passed} of {len(verdict.checks)} checks passed"]
     for check in verdict.checks:

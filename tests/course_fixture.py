@@ -12,11 +12,12 @@ from pathlib import Path
 
 import nbformat
 
-from grader.demo import create_course, nbgrader, submission_path, submit
+from grader.demo import Row, create_course, nbgrader, run, submission_path, submit
 from grader.exercises import ASSIGNMENT_ID, NOTEBOOK_NAME
 
 __all__ = [
     "autograded_notebook",
+    "demo_course",
     "gradebook_rows",
     "grades_by_cell",
     "hand_in",
@@ -26,6 +27,21 @@ __all__ = [
     "submission_path",
     "submit",
 ]
+
+
+_DEMO_RUNS: dict[Path, tuple[Path, dict[str, Row], list[str]]] = {}
+
+
+def demo_course(tmp_path_factory) -> tuple[Path, dict[str, Row], list[str]]:
+    """The demo pipeline (grader.demo.run) run once per test session in a temporary folder:
+    (course, {student: Row}, progress lines). test_demo and test_feedback_leaks both read it;
+    only test_demo's last test changes it (it regrades eve), which the feedback pages ignore."""
+    root = tmp_path_factory.getbasetemp() / "demo"
+    if root not in _DEMO_RUNS:
+        lines: list[str] = []
+        rows = run(root, say=lines.append)
+        _DEMO_RUNS[root] = (root / "course", {row.student: row for row in rows}, lines)
+    return _DEMO_RUNS[root]
 
 
 def released_course(root: Path) -> Path:

@@ -10,18 +10,21 @@ import re
 import pytest
 
 from examples.build import main as build_examples
-from grader.demo import STUDENTS, feedback_path, format_table, run
+from grader.demo import STUDENTS, feedback_path, format_table
 from grader.exercises import ASSIGNMENT_ID, EXERCISES
-from tests.course_fixture import gradebook_rows, grades_by_cell, lingering_processes, nbgrader
+from tests.course_fixture import (
+    demo_course,
+    gradebook_rows,
+    grades_by_cell,
+    lingering_processes,
+    nbgrader,
+)
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """The demo run once in a temporary folder: (course, {student: Row}, progress lines)."""
-    root = tmp_path_factory.mktemp("demo")
-    lines = []
-    rows = run(root, say=lines.append)
-    return root / "course", {row.student: row for row in rows}, lines
+    """The demo run in a temporary folder: (course, {student: Row}, progress lines)."""
+    return demo_course(tmp_path_factory)
 
 
 def test_the_examples_are_built_from_the_current_student_notebook():

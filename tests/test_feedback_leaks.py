@@ -1,12 +1,13 @@
 """Do the feedback pages of `nbgrader generate_feedback` give away anything hidden?
 
-The demo pipeline runs in a temporary folder (alice correct, bob wrong, carol older edition, dave
+The demo pipeline, run in a temporary folder (alice correct, bob wrong, carol older edition, dave
 empty, eve hostile: she tries to read the grader's files and to smuggle the hidden inputs out
-through her error messages). Every page is then searched for what only the instructor has: lines
-of the reference and of the hidden checks, the hidden inputs and the expected outputs drawn for
-that very submission (their numbers printed at several precisions), nbgrader's hidden-test and
-solution delimiters, and the lines of the canonical solution. Text the student wrote or was given
-(the released notebook, public_tests.py) may appear and is not counted.
+through her error messages), gives one feedback page per student. Every page is searched for
+what only the instructor has: lines of the reference and of the hidden checks, the hidden inputs
+and the expected outputs drawn for that very submission (their numbers printed at several
+precisions), nbgrader's hidden-test and solution delimiters, and the lines of the canonical
+solution. Text the student wrote or was given (the released notebook, public_tests.py) may
+appear and is not counted.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import nbformat
 import numpy as np
 import pytest
 
-from grader.demo import STUDENTS, feedback_path, run, submission_path
+from grader.demo import STUDENTS, feedback_path, submission_path
 from grader.exercises import EXERCISES
 from grader.extract import extract
 from grader.grade import grading_seed
 from grader.hidden_checks import expected_output, hidden_checks
 from tests.catalogue.canonical import CANONICAL
+from tests.course_fixture import demo_course
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INSTRUCTOR_FILES = ("grader/reference.py", "grader/hidden_checks.py")
@@ -34,9 +36,7 @@ VALUES_PER_ARRAY = 3
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory):
     """{student: (feedback page as text, unescaped; the student's submission as text)}."""
-    root = tmp_path_factory.mktemp("leaks")
-    run(root, say=lambda line: None)
-    course = root / "course"
+    course, _, _ = demo_course(tmp_path_factory)
     return {
         student: (
             html.unescape(feedback_path(course, student).read_text()),

@@ -101,6 +101,13 @@ def test_report_of_an_exercise_that_did_not_run_says_why():
     )
 
 
+def test_report_of_an_exercise_that_partly_timed_out_shows_its_checks_and_why():
+    """Does an exercise judged on some calls but stopped on others show both?"""
+    exercise_verdict = verdict("conv_forward", (True, False), "error", "timed out on 1 call")
+    report = verdict_report(exercise_verdict, 40.0, 20.0)
+    assert "1 of 2 checks passed" in report and "note: timed out on 1 call" in report
+
+
 def test_an_ungradable_submission_gives_every_exercise_zero_with_the_reason():
     """Does a submission-level error reach every test cell, with 0 points?"""
     verdicts = cell_verdicts(Grade(0.0, 140.0, (), "the file is empty"))
