@@ -28,7 +28,7 @@ from pathlib import Path
 import nbformat
 
 from examples.build import ALICE, BOB, STUDENT_NOTEBOOK, submission
-from grader.demo import create_course, nbgrader, nbgrader_environment, submit
+from grader.demo import create_course, nbgrader, nbgrader_environment, submission_path
 from grader.exercises import ASSIGNMENT_ID, EXERCISES
 
 GOALS = {"b_vs_a": 2.5, "c_vs_a": 10.0, "c_vs_floor": 1.5}
@@ -96,11 +96,10 @@ def prepare_course(root: Path, notebooks, *, vanilla: bool, timing_file: Path | 
         with open(course / "nbgrader_config.py", "a") as config:
             config.write(TIMING_HOOKS.format(path=str(timing_file)))
     nbgrader(course, "generate_assignment", ASSIGNMENT_ID)
-    with tempfile.TemporaryDirectory() as scratch:
-        for index, notebook in enumerate(notebooks):
-            path = Path(scratch) / f"{index}.ipynb"
-            nbformat.write(notebook, str(path))
-            submit(course, f"student{index:03d}", path)
+    for index, notebook in enumerate(notebooks):
+        path = submission_path(course, f"student{index:03d}")
+        path.parent.mkdir(parents=True)
+        nbformat.write(notebook, str(path))
     return course
 
 
@@ -144,14 +143,20 @@ def sandboxed_import_numpy(scratch: Path) -> list[str]:
 
 
 def timed_grading_phase(course: Path, count: int, jobs: int) -> Run:
-    """The sandboxed grading alone, as (c)'s workers do it (no nbgrader): the CPU-bound part."""
-    from grader.grade import grade_many
+    """(c)'s grading alone, in its worker processes, without nbgrader: the CPU-bound part."""
+    from grader.parallel import start_grading
 
     paths = sorted((course / "submitted").glob(f"*/{ASSIGNMENT_ID}/*.ipynb"))
-    started = time.perf_counter()
-    grade_many(paths, jobs=jobs, progress=False)
-    total = time.perf_counter() - started
-    return Run(f"    of which grading alone, {jobs} at a time", total, (total / count,) * count)
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        executor, _ = start_grading(paths, Path(folder), jobs=jobs, sandbox=True, on_done=_nothing)
+        executor.shutdown(wait=True)
+        total = time.perf_counter() - started
+    return Run(f"    of which grading alone, {jobs} workers", total, (total / count,) * count)
+
+
+def _nothing() -> None:
+    pass
 
 
 def timed_floor(count: int) -> Run:
