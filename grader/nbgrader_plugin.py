@@ -32,6 +32,7 @@ from nbconvert.exporters import NotebookExporter
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils as nbgrader_utils
 from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.nbgraderformat import MetadataValidator
 from nbgrader.plugins import ExportPlugin
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, OverwriteCells
 from traitlets import Bool, Float, Unicode
@@ -192,8 +193,8 @@ class TrustedGrade(NbGraderPreprocessor):
             cell.execution_count = None
             if not (nbgrader_utils.is_grade(cell) and not nbgrader_utils.is_solution(cell)):
                 continue
-            grade_id = cell.metadata.nbgrader["grade_id"]
-            points = float(cell.metadata.nbgrader["points"])
+            grade_id = cell.metadata["nbgrader"]["grade_id"]
+            points = float(cell.metadata["nbgrader"]["points"])
             if grade_id not in verdicts:
                 self.log.warning("Test cell %s belongs to no exercise: scored 0", grade_id)
                 report = f"{grade_id}: 0 / {format_points(points)} points - not an exercise of "
@@ -248,10 +249,13 @@ class RestoreCells(OverwriteCells):
     Two defects of nbgrader 0.9.6 it works around:
 
     - a cell whose nbgrader metadata has no grade_id (DeduplicateIds empties a duplicate's
-      metadata; OverwriteCells itself deletes a grade_id unknown to the gradebook) makes
-      CheckCellMetadata raise SchemaTooOldError, which aborts the whole autograde run for every
-      student after it, or makes re-adding missing cells raise KeyError. Such metadata marks no
-      nbgrader cell any more, so it is dropped, before and after nbgrader's pass;
+      metadata; OverwriteCells itself deletes a grade_id unknown to the gradebook), or whose
+      schema_version is not nbgrader's (a student can edit it), makes CheckCellMetadata raise
+      SchemaTooOldError or SchemaTooNewError, which abort the whole autograde run for every
+      student after this one; a missing grade_id also makes re-adding missing cells raise
+      KeyError. Metadata without a grade_id marks no nbgrader cell any more, so it is dropped;
+      the schema_version of the others is set to nbgrader's, so that a damaged cell fails
+      validation for this submission alone; both before and after nbgrader's pass;
     - with ``add_missing_cells``, nbgrader inserts a missing grade cell after the cell preceding
       it in the source and raises KeyError when that cell is missing too (a notebook of the older
       edition has no nbgrader metadata at all). Here a missing test cell goes right after its
@@ -260,9 +264,9 @@ class RestoreCells(OverwriteCells):
     """
 
     def preprocess(self, nb: NotebookNode, resources: dict):
-        _drop_metadata_without_grade_id(nb)
+        _normalise_nbgrader_metadata(nb)
         nb, resources = super().preprocess(nb, resources)
-        _drop_metadata_without_grade_id(nb)
+        _normalise_nbgrader_metadata(nb)
         return nb, resources
 
     def add_missing_grade_cells(self, nb: NotebookNode, resources: dict):
@@ -303,10 +307,14 @@ def _grade_id(cell: NotebookNode) -> str | None:
     return cell.metadata.get("nbgrader", {}).get("grade_id")
 
 
-def _drop_metadata_without_grade_id(nb: NotebookNode) -> None:
+def _normalise_nbgrader_metadata(nb: NotebookNode) -> None:
     for cell in nb.cells:
-        if "nbgrader" in cell.metadata and not _grade_id(cell):
+        if "nbgrader" not in cell.metadata:
+            continue
+        if not _grade_id(cell):
             del cell.metadata["nbgrader"]
+        else:
+            cell.metadata["nbgrader"]["schema_version"] = MetadataValidator.schema_version
 
 
 # ---------------------------------------------------------------------------------------------

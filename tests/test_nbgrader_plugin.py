@@ -273,6 +273,17 @@ def tampered(notebook):
     return notebook
 
 
+def schema_tampered(notebook):
+    """alice's notebook with nbgrader schema versions nbgrader refuses (1 and 99): nbgrader
+    0.9.6 aborts the whole run on such a cell."""
+    notebook = copy.deepcopy(notebook)
+    for cell in notebook.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        if grade_id in ("zero_pad", "conv_forward_test"):
+            cell.metadata.nbgrader["schema_version"] = 1 if grade_id == "zero_pad" else 99
+    return notebook
+
+
 def marker_notebook(marker: Path):
     """A submission whose scratch cell and solution cell try to leave a file on the host."""
     touch = f"open({str(marker)!r}, 'w').write('ran')"
@@ -284,13 +295,15 @@ def marker_notebook(marker: Path):
 
 @pytest.fixture(scope="module")
 def graded_course(tmp_path_factory):
-    """One course, graded once: alice, alice's code with tampered cells, bob (partial credit),
+    """One course, graded once: alice, alice's code with tampered cells or schema versions
+    (ada, graded first), bob (partial credit),
     dave (empty file), gus (not JSON), mark (tries to touch a file on the host)."""
     root = tmp_path_factory.mktemp("plugin")
     course = released_course(root)
     alice = nbformat.read(EXAMPLES / "alice.ipynb", as_version=4)
     hand_in(course, "alice", alice)
     hand_in(course, "alice2", tampered(alice))
+    hand_in(course, "ada", schema_tampered(alice))  # graded first: the run must go on
     hand_in(course, "bob", nbformat.read(EXAMPLES / "bob.ipynb", as_version=4))
     hand_in(course, "dave", b"")
     hand_in(course, "gus", b"\x89PNG\r\n\x1a\n not a notebook")
@@ -318,6 +331,13 @@ def test_editing_tagging_deleting_or_duplicating_test_cells_changes_no_score(gra
     restored = autograded_notebook(course, "alice2")
     notes = [cell.source for cell in restored.cells if "was missing" in cell.source]
     assert len(notes) == 1  # the deleted test cell is back, saying so
+
+
+def test_a_tampered_schema_version_neither_stops_the_run_nor_changes_the_score(graded_course):
+    """Is ada (alice's code, nbgrader schema versions edited; graded before everyone else)
+    scored like alice, and was everyone after her graded?"""
+    course, _, _ = graded_course
+    assert grades_by_cell(course, "ada") == grades_by_cell(course, "alice")
 
 
 def test_the_gradebook_holds_exactly_the_trusted_graders_partial_credit(graded_course):
