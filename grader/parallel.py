@@ -99,8 +99,9 @@ def _compute_verdict(path: str, folder: str, key: str, sandbox: bool) -> None:
 
 
 def start_grading(paths: list[Path], folder: Path, *, jobs: int, sandbox: bool, on_done):
-    """Announce and start grading ``paths`` in ``jobs`` worker processes; return the executor.
+    """Announce and start grading ``paths`` in ``jobs`` worker processes.
 
+    Returns (the executor, how many distinct notebooks it grades).
     Identical graded code is graded once. Unreadable files are left to nbgrader (it reads them
     as 0-graded stubs). ``on_done()`` is called as each verdict is stored or withdrawn.
     """
@@ -161,12 +162,10 @@ def autograde_parallel(
     paths = submissions_to_grade(
         course, config, assignment=assignment, student=student, force=force
     )
-    bar = tqdm(total=len(paths), unit="nb", file=sys.stderr, disable=not progress)
     graded = [0]
 
-    def verdict_done() -> None:
+    def verdict_done() -> None:  # in the executor's thread
         graded[0] += 1
-        bar.set_postfix_str(f"graded {graded[0]}", refresh=False)
 
     # nbgrader's import takes seconds of one core: done before the workers take both.
     import nbgrader.apps.autogradeapp  # noqa: F401
@@ -175,7 +174,14 @@ def autograde_parallel(
         executor, distinct = start_grading(
             paths, Path(folder), jobs=jobs, sandbox=sandbox, on_done=verdict_done
         )
+        # Created after the workers are forked: tqdm starts a monitor thread.
+        bar = tqdm(total=len(paths), unit="nb", file=sys.stderr, disable=not progress)
         bar.set_description(f"grading {distinct} in {jobs} workers, recording")
+
+        def recorded() -> None:
+            bar.set_postfix_str(f"graded {graded[0]}", refresh=False)
+            bar.update(1)
+
         try:
             status = record(
                 course,
@@ -186,7 +192,7 @@ def autograde_parallel(
                     *(["--force"] if force else []),
                     *([f"--student={student}"] if student else []),
                 ],
-                tick=lambda: bar.update(1),
+                tick=recorded,
             )
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
