@@ -22,6 +22,7 @@ graded 0 with the reason, instead of an error row nobody explains to the student
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import tempfile
@@ -142,6 +143,19 @@ def earned_points(verdict: ExerciseVerdict, cell_points: float) -> float:
     return round(fraction * cell_points, 2)
 
 
+@functools.cache
+def warn_if_development_secret(log) -> None:
+    """Once per process: say so when the hidden inputs are drawn with the public secret."""
+    from grader.grade import grading_secret
+
+    _, source = grading_secret()
+    if source == "development default":
+        log.warning(
+            "GRADER_SECRET is not set: the hidden inputs are drawn with the public development "
+            "secret (fine for a demo, not for a course; see grader/grade.py)"
+        )
+
+
 def grade_submission(path: Path, *, sandbox: bool) -> Grade:
     """Grade the notebook at ``path`` with the trusted grader (the hidden inputs' seed is the
     grader's: derived from the graded code and the course secret)."""
@@ -215,6 +229,7 @@ class TrustedGrade(NbGraderPreprocessor):
 
         The grader reads a file: the sanitized notebook goes to a private temporary folder.
         """
+        warn_if_development_secret(self.log)
         with tempfile.TemporaryDirectory(prefix="trusted-grade-") as private:  # mode 0700
             path = Path(private) / "assignment.ipynb"
             path.write_text(json.dumps(nb))
