@@ -8,11 +8,11 @@ COURSE_ROOT = Path(__file__).resolve().parent
 
 # The course, its gradebook (course/gradebook.db, not committed) and its one assignment, whose
 # master source is source/cnn_step_by_step/assignment.ipynb. The assignment id must equal
-# grader.exercises.ASSIGNMENT_ID.
+# grader.exercises.ASSIGNMENT_ID. `nbgrader generate_assignment` adds the assignment to the
+# gradebook (nbgrader 0.9.6 has no option to list it here).
 c.CourseDirectory.course_id = "cnn_step_by_step"
 c.CourseDirectory.root = str(COURSE_ROOT)  # absolute: the paths don't depend on the cwd
 c.CourseDirectory.db_url = f"sqlite:///{COURSE_ROOT / 'gradebook.db'}"
-c.CourseDirectory.db_assignments = [dict(name="cnn_step_by_step")]
 
 # The repository's generator (`make notebooks` = python -m authoring.notebooks) runs the same
 # nbgrader converters with the same settings on a private copy of the master source, and writes
