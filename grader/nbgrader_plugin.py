@@ -36,7 +36,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.nbgraderformat import MetadataValidator
 from nbgrader.plugins import ExportPlugin
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, OverwriteCells
-from traitlets import Bool, Float, Unicode
+from traitlets import Bool, Float, List, Unicode
 
 from grader import precomputed
 from grader.exercises import ASSIGNMENT_ID, EXERCISES, PARTS, SETUP_CELL_ID, part_points
@@ -251,6 +251,13 @@ class HideTestCode(ClearHiddenTests):
     shown. Only locked test cells are touched: a student who types the delimiters into a solution
     cell must not make the run fail (ClearHiddenTests raises on unbalanced delimiters).
     """
+
+    # Configurable, as in nbgrader's GetGrades: generate_feedback's HTMLExporter configures
+    # NbConvertBase.display_data_priority, and traitlets warns on every run when a subclass
+    # (nbgrader's preprocessor base) redeclares that option as not configurable.
+    display_data_priority = List(
+        NbGraderPreprocessor.display_data_priority.default_value, config=True
+    )
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, cell_index: int):
         if nbgrader_utils.is_grade(cell) and not nbgrader_utils.is_solution(cell):

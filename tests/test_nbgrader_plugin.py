@@ -17,6 +17,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell
 from nbgrader.utils import determine_grade
+from traitlets.config import Config
 
 import grader.nbgrader_plugin as plugin
 from grader import precomputed
@@ -244,6 +245,16 @@ def test_hide_test_code_strips_hidden_regions_from_test_cells_only():
     notebook, _ = HideTestCode().preprocess(notebook, {})
     assert test.source == "zero_pad_test(zero_pad)"
     assert "BEGIN HIDDEN TESTS" in solution.source
+
+
+def test_hide_test_code_accepts_the_feedback_exporters_configuration(caplog):
+    """Does HideTestCode take nbconvert's display_data_priority option (which generate_feedback's
+    HTMLExporter sets) without the "not recognized" warning on every nbgrader run?"""
+    config = Config()
+    config.NbConvertBase.display_data_priority = ["text/plain"]
+    with caplog.at_level(logging.WARNING):
+        HideTestCode(config=config, log=logging.getLogger("nbgrader"))
+    assert not [record for record in caplog.records if "not recognized" in record.getMessage()]
 
 
 # --- nbgrader autograde and export on a real course ------------------------------------------
