@@ -6,6 +6,11 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Python that creates the venv: found before PATH is changed below.
+BASE_PYTHON := $(shell command -v python3)
+# Every recipe finds the venv's tools first: nbgrader runs the `alembic` found on PATH when it
+# creates a gradebook, and tests and tools start `nbgrader`, `jupyter`... by name.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help setup system-deps lint format test test-fast figures notebooks release demo bench clean
 
@@ -13,7 +18,7 @@ help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt
-	python3 -m venv $(VENV)
+	$(BASE_PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
