@@ -42,8 +42,10 @@ test: setup lint ## Every test: lint, unit, property, notebook, sandbox, nbgrade
 figures: $(STAMP) ## Draw the notebook's figures into images/ (deterministic)
 	$(PY) -m authoring.figures
 
-notebooks: $(STAMP) ## Generate assignment.ipynb and solutions/assignment.ipynb from the master source
+# NB: the examples are built from assignment.ipynb, so after authoring.notebooks.
+notebooks: $(STAMP) ## Generate assignment.ipynb, solutions/ and the example submissions from the master source
 	$(PY) -m authoring.notebooks
+	$(PY) -m examples.build
 
 release: notebooks ## Build the student bundle (build/student/ and build/student.zip) and check it
 	$(PY) -m authoring.release
