@@ -28,7 +28,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader.exercises import ASSIGNMENT_ID, EXERCISES, NOTEBOOK_NAME, SETUP_CELL_ID
+from grader.exercises import ASSIGNMENT_ID, EXERCISES, NOTEBOOK_NAME, SETUP_CELL_ID, SETUP_SOURCE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MASTER_SOURCE = REPO_ROOT / "course" / "source" / ASSIGNMENT_ID / f"{NOTEBOOK_NAME}.ipynb"
@@ -41,7 +41,6 @@ GENERATED = {
     f"solutions/{NOTEBOOK_NAME}.ipynb": SOLUTION_NOTEBOOK,
 }
 
-SETUP_SOURCE = "import numpy as np\nfrom public_tests import *"
 GRADED_HEADER = "# GRADED FUNCTION: {name}"
 STUB = "raise NotImplementedError()"  # nbgrader's ClearSolutions code stub for Python
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")

@@ -49,6 +49,9 @@ PARTS: tuple[str, ...] = ("forward", "backward")
 SETUP_CELL_ID = (
     "setup"  # the locked first code cell (imports numpy as np); graded code runs after it
 )
+# The setup cell's source, defined once: the notebook generator writes it, the grader runs it
+# (grader.extract.TRUSTED_SETUP) instead of the student's copy, and the test factories use it.
+SETUP_SOURCE = "import numpy as np\nfrom public_tests import *"
 ASSIGNMENT_ID = "cnn_step_by_step"  # nbgrader's name for the assignment
 NOTEBOOK_NAME = "assignment"  # assignment.ipynb
 

@@ -39,11 +39,11 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.exercises import EXERCISE_NAMES, EXERCISES
+from grader.exercises import EXERCISE_NAMES, EXERCISES, SETUP_SOURCE
 
 # The setup cell of the released notebook (grade_id "setup"): the graded code runs after it. It is
 # the release's, not the student's copy, so an edited setup cell can neither break nor help grading.
-TRUSTED_SETUP = "import numpy as np\nfrom public_tests import *"
+TRUSTED_SETUP = SETUP_SOURCE
 
 # A submission is a few hundred kB; plots can make it a few MB. Anything far larger is not one,
 # and reading it whole would only waste the grader's memory.

@@ -10,9 +10,7 @@ from __future__ import annotations
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from grader.exercises import EXERCISES, SETUP_CELL_ID
-
-SETUP_SOURCE = "import numpy as np\nfrom public_tests import *"
+from grader.exercises import EXERCISES, SETUP_CELL_ID, SETUP_SOURCE
 
 NOT_IMPLEMENTED = """
 def {name}(*args, **kwargs):
