@@ -8,7 +8,9 @@ and ``file`` added. Logs and warnings always go to stderr, so stdout stays machi
 
 Exit status: 0 whenever grades were produced (an unreadable notebook gets total 0 and an
 ``error``: that is a grade, not a failure); 2 for misuse (bad arguments, bad configuration);
-3 when the sandbox (bubblewrap) is missing; 1 for an internal error of the grader itself.
+3 when the sandbox (bubblewrap) is missing; 1 when the sandbox failed before any student code
+ran (one line on stderr says why: an infrastructure fault, not a grade) or for an internal error
+of the grader itself (with its traceback).
 
 The student id of a path is the student folder when the path is laid out the nbgrader way
 (``.../submitted/<student>/<assignment>/<notebook>.ipynb``, or ``autograded/``), else the file's
@@ -33,10 +35,11 @@ from grader.grade import (
     grade_notebook,
     grading_secret,
 )
-from grader.sandbox import SandboxUnavailable
+from grader.sandbox import SandboxError, SandboxUnavailable
 from grader.verdict import Grade
 
 EXIT_OK = 0  # an uncaught exception (a grader bug) exits 1 with its traceback
+EXIT_SANDBOX_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NO_SANDBOX = 3
 
@@ -71,7 +74,8 @@ exit status:
   0  grades produced (an unreadable notebook is graded 0 with an "error": still exit 0)
   2  misuse: bad arguments or configuration
   3  the sandbox is missing: install bubblewrap, or --no-sandbox for development only
-  1  the grader itself failed (a bug: the traceback says where)
+  1  the sandbox failed before running any student code (one line says why), or the grader
+     itself failed (a bug: the traceback says where)
 """
 
 
@@ -165,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             "--no-sandbox: student code runs WITHOUT isolation, with your permissions "
             "(development only; never on real submissions)"
         )
+        # This warning, once, replaces grader.sandbox's, which it logs on every notebook.
+        logging.getLogger("grader.sandbox").addFilter(_without_per_run_no_sandbox_warning)
     try:
         if len(args.notebooks) == 1 and args.csv is None:
             return _grade_single(args)
@@ -180,6 +186,18 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_NO_SANDBOX
+    except SandboxError as error:  # the message's first line says why; the rest is the harness's
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(
+            f"error: {reason} (an infrastructure fault, not the submission's: nothing was graded)",
+            file=sys.stderr,
+        )
+        return EXIT_SANDBOX_FAILED
+
+
+def _without_per_run_no_sandbox_warning(record: logging.LogRecord) -> bool:
+    """False for grader.sandbox's "WITHOUT the sandbox" warning (logged on every run)."""
+    return "WITHOUT the sandbox" not in record.getMessage()
 
 
 def _grade_single(args) -> int:

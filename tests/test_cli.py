@@ -14,6 +14,7 @@ import pytest
 from grader import cli
 from grader.exercises import EXERCISE_NAMES
 from grader.grade import unreadable_grade
+from grader.sandbox import SandboxError
 from tests.catalogue.canonical import CANONICAL
 from tests.catalogue.mistakes import MISTAKES
 from tests.factories import submission, write
@@ -112,7 +113,7 @@ def test_missing_sandbox_exits_3_with_the_install_message(canonical_path, tmp_pa
     )
     assert unsandboxed.returncode == 0, unsandboxed.stderr
     assert json.loads(unsandboxed.stdout)["total"] == 140.0
-    assert "WITHOUT" in unsandboxed.stderr
+    assert unsandboxed.stderr.count("WITHOUT") == 1, unsandboxed.stderr  # one warning, not two
 
 
 @pytest.mark.parametrize(
@@ -180,6 +181,27 @@ def test_seed_is_passed_through(monkeypatch, capsys, tmp_path):
     assert cli.main(["grade", str(tmp_path / "a.ipynb"), "--seed", "12345", "--json"]) == 0
     assert seen == {"path": tmp_path / "a.ipynb", "sandbox": True, "seed": 12345}
     assert json.loads(capsys.readouterr().out)["error"] == "fake"
+
+
+def test_a_sandbox_failure_exits_1_with_one_line_and_no_traceback(monkeypatch, capsys, tmp_path):
+    """When the sandbox fails before any student code ran (SandboxError), does the CLI say so in
+    one line on stderr, without a traceback or a grade, and exit 1?"""
+
+    def failing_grade_notebook(path, *, sandbox, seed):
+        raise SandboxError(
+            "the sandbox failed before running any student code: the harness exited (status 1)\n"
+            "Traceback (most recent call last):\n  ...harness output tail..."
+        )
+
+    monkeypatch.setattr(cli, "grade_notebook", failing_grade_notebook)
+    assert cli.main(["grade", str(tmp_path / "a.ipynb"), "--json"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "Traceback" not in captured.err
+    assert [line for line in captured.err.splitlines() if "sandbox" in line] == [
+        "error: the sandbox failed before running any student code: the harness exited "
+        "(status 1) (an infrastructure fault, not the submission's: nothing was graded)"
+    ]
 
 
 def test_batch_with_csv_summary_and_progress(tmp_path, canonical_path):
