@@ -284,7 +284,9 @@ class _Run:
         state, context = world
         try:
             code = compile(python_source(source), filename, "exec", dont_inherit=True)
-        except (SyntaxError, ValueError) as error:
+        except (SyntaxError, ValueError, MemoryError, RecursionError) as error:
+            # MemoryError, RecursionError: the parser or compiler gave up (absurd nesting); this
+            # cell's fault, so its exercise's error, not a crash of the harness.
             return world, _describe_syntax_error(error)
         catch_all = BaseException  # looked up now: the student's builtins may lack it later
         modules, context, raised = self.modules, context.copy(), None
@@ -462,6 +464,11 @@ def _describe_syntax_error(error: BaseException) -> str:
     if isinstance(error, SyntaxError):
         where = f" (line {error.lineno})" if error.lineno else ""
         return f"{type(error).__name__}: {error.msg}"[:ERROR_CHARS] + where
+    if isinstance(error, (MemoryError, RecursionError)):
+        return (
+            f"the cell could not be compiled: {type(error).__name__} (Python's parser gave up: "
+            "the code is nested too deeply or is too large)"
+        )
     return f"{type(error).__name__}: {error}"[:ERROR_CHARS]  # e.g. a null byte in the source
 
 

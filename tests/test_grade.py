@@ -190,6 +190,7 @@ def test_parser_crashing_cell_costs_only_its_exercise(tmp_path):
     verdicts = _by_name(grade_notebook(path))
     assert verdicts["zero_pad"].score == 0
     assert verdicts["zero_pad"].status == "error"
+    assert verdicts["zero_pad"].message.startswith("the cell could not be compiled: MemoryError")
     for name in set(EXERCISE_NAMES) - {"zero_pad"}:
         assert verdicts[name].score == POINTS[name], verdicts[name]
 

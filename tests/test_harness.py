@@ -186,6 +186,28 @@ def test_a_syntax_error_breaks_only_its_exercise_and_says_where():
     assert_correct(result, "conv_forward", calls["conv_forward"])
 
 
+@pytest.mark.parametrize(
+    ("hostile_line", "error"),
+    [
+        ("x = " + "-" * 1_000_000 + "1", "MemoryError"),
+        ("x = " + "1+" * 200_000 + "1", "RecursionError"),
+    ],
+    ids=["parser-out-of-memory", "compiler-recursion"],
+)
+def test_a_cell_python_cannot_compile_breaks_only_its_exercise(hostile_line, error):
+    """Does a cell that makes Python's parser run out of memory, or its compiler recurse too
+    deep, fail that exercise as "could not be compiled" (not as a crash of the harness) and
+    leave the next exercise graded?"""
+    cells = {"zero_pad": CANONICAL["zero_pad"].source + "\n" + hostile_line + "\n"}
+    calls = {"zero_pad": zero_pad_calls(), "conv_forward": conv_forward_calls()}
+    result = run({**cells, **canonical("conv_forward")}, calls)
+    assert result.exercise_errors["zero_pad"].startswith(
+        f"the cell could not be compiled: {error}"
+    ), result.exercise_errors
+    assert all(outcome.error == "not found" for outcome in result.outcomes["zero_pad"])
+    assert_correct(result, "conv_forward", calls["conv_forward"])
+
+
 def test_an_exception_while_running_a_cell_only_matters_if_the_function_is_missing():
     """Is a function defined before its cell raised still graded, and one never defined
     reported with the exception?"""
