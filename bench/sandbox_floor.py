@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from grader import reference, sandbox
 from grader.calls import Call
 from grader.exercises import EXERCISE_NAMES
 from grader.hidden_checks import hidden_checks
-from grader.sandbox import Limits, run_submission
+from grader.sandbox import run_submission
 from tests.catalogue.canonical import CANONICAL
 from tests.factories import SETUP_SOURCE
 
@@ -77,14 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         for name in EXERCISE_NAMES
     }
     plain = [sys.executable, "-c", "import numpy"]
-    site = [f"{sandbox.SANDBOX_SITE}/{index}" for index in range(len(sandbox._site_directories()))]
-    inside = f"import sys; sys.path += {site!r}; import numpy"
-    with sandbox._Stage(None) as stage, sandbox._SeccompFile() as seccomp:
-        bwrap = sandbox.bwrap_arguments(stage.harness, stage.work, Limits(), seccomp.fd)
-        boxed = [*bwrap, "--", sandbox._interpreter(), "-S", "-B", "-c", inside]
+    with sandbox.SeccompFile() as seccomp:
+        boxed = sandbox.sandboxed_python_command("import numpy", seccomp_fd=seccomp.fd)
 
         def sandboxed_import():
-            os.lseek(seccomp.fd, 0, os.SEEK_SET)  # bwrap reads the filter from where it is
+            seccomp.rewind()  # bwrap reads the filter from where the fd is
             subprocess.run(boxed, check=True, pass_fds=seccomp.pass_fds)
 
         measures = {

@@ -253,7 +253,7 @@ def _probe() -> str | None:
         )
     true = shutil.which("true") or "/usr/bin/true"
     try:
-        with _Stage([]) as stage, _SeccompFile() as seccomp:
+        with _Stage([]) as stage, SeccompFile() as seccomp:
             completed = subprocess.run(
                 [*bwrap_arguments(stage.harness, stage.work, Limits(), seccomp.fd), "--", true],
                 capture_output=True,
@@ -302,6 +302,33 @@ def bwrap_arguments(harness_dir, work_dir, limits: Limits, seccomp_fd: int | Non
     /sandbox/site-packages/<i>, in the order of ``_site_directories()``), ``harness_dir`` at
     /sandbox/harness, ``work_dir`` at /sandbox/work (the working directory) and the seccomp
     filter read from ``seccomp_fd`` (see ``seccomp_program``; None: no filter)."""
+    args = _bwrap_root(limits, seccomp_fd)
+    args += ["--ro-bind", str(harness_dir), SANDBOX_HARNESS]
+    return args + ["--ro-bind", str(work_dir), SANDBOX_WORK, "--chdir", SANDBOX_WORK]
+
+
+def sandboxed_python_command(
+    code: str,
+    *,
+    limits: Limits = Limits(),  # noqa: B008  (frozen, hence a safe default)
+    seccomp_fd: int | None = None,
+) -> list[str]:
+    """argv of ``python -S -B -c <code>`` in the sandbox the harness runs in: same namespaces,
+    mounts, environment, interpreter and site-packages on ``sys.path``, with an empty
+    /sandbox/work as the working directory and no harness (nothing of the host is bound beyond
+    what every sandbox sees). Rlimits and the uid drop are the harness's own work, so they do
+    not apply. ``seccomp_fd``: an fd holding ``seccomp_program()``, at offset 0, passed to the
+    child (``SeccompFile``); None: no filter. Used for the cost floor of sandboxed grading
+    (``bench/``) and to test the sandbox's view from outside the harness."""
+    sites = [f"{SANDBOX_SITE}/{index}" for index in range(len(_site_directories()))]
+    prelude = f"import sys; sys.path.extend({sites!r})\n"
+    args = _bwrap_root(limits, seccomp_fd)
+    args += ["--perms", "0755", "--dir", SANDBOX_WORK, "--chdir", SANDBOX_WORK]
+    return [*args, "--", _interpreter(), "-S", "-B", "-c", prelude + code]
+
+
+def _bwrap_root(limits: Limits, seccomp_fd: int | None) -> list[str]:
+    """``bwrap_arguments`` without the harness and work directories."""
     args = _bwrap_base(_runs_as_root()) + ["--clearenv"]
     if seccomp_fd is not None:
         args += ["--seccomp", str(seccomp_fd)]
@@ -316,8 +343,7 @@ def bwrap_arguments(harness_dir, work_dir, limits: Limits, seccomp_fd: int | Non
         args += ["--perms", "0755", "--dir", ancestor]
     for index, directory in enumerate(_site_directories()):
         args += ["--ro-bind", directory, f"{SANDBOX_SITE}/{index}"]
-    args += ["--ro-bind", str(harness_dir), SANDBOX_HARNESS]
-    return args + ["--ro-bind", str(work_dir), SANDBOX_WORK, "--chdir", SANDBOX_WORK]
+    return args
 
 
 # ------------------------------------------------------------------------------------ seccomp
@@ -384,8 +410,12 @@ def seccomp_program() -> bytes | None:
     return b"".join(struct.pack("<HBBI", *instruction) for instruction in program)
 
 
-class _SeccompFile:
-    """The seccomp program in an anonymous file, for bwrap's --seccomp FD (closed on exit)."""
+class SeccompFile:
+    """The seccomp program in an anonymous file, for bwrap's --seccomp FD (closed on exit).
+
+    ``fd`` is None when there is no filter for this machine (or ``enabled`` is False); pass
+    ``pass_fds`` to the child. bwrap reads the filter from the fd's offset: to start several
+    sandboxes from one file, ``rewind()`` before each."""
 
     def __init__(self, *, enabled: bool = True):
         program = seccomp_program() if enabled else None
@@ -396,7 +426,11 @@ class _SeccompFile:
             os.lseek(self.fd, 0, os.SEEK_SET)
         self.pass_fds = () if self.fd is None else (self.fd,)
 
-    def __enter__(self) -> _SeccompFile:
+    def rewind(self) -> None:
+        if self.fd is not None:
+            os.lseek(self.fd, 0, os.SEEK_SET)
+
+    def __enter__(self) -> SeccompFile:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -722,7 +756,7 @@ class _Child:
         try:
             os.write(job, self.job())
             os.lseek(job, 0, os.SEEK_SET)
-            with _SeccompFile(enabled=self.sandbox) as seccomp:
+            with SeccompFile(enabled=self.sandbox) as seccomp:
                 argv, environment, cwd = self.command(channel_write, seccomp.fd)
                 process = subprocess.Popen(
                     argv,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -293,6 +294,35 @@ def zero_pad(X, pad):
         "root",  # only the Python prefix under it (pyenv), mounted read-only
     }
     assert set(work) <= {"public_tests.py", "public_tests_data.npz"}
+
+
+def test_the_sandboxed_python_command_imports_numpy_and_sees_nothing_of_the_host():
+    """Does ``sandboxed_python_command`` (the benchmark's floor) run in the harness's sandbox:
+    NumPy importable from the same site-packages, the repository, /etc and /root's files
+    invisible, the seccomp filter applied?"""
+    code = """
+import ctypes, os, numpy
+print(numpy.__version__)
+print(sorted(os.path.exists(p) for p in ("/work/main", "/work", "/etc/passwd", "/root/.bashrc")))
+print(os.getcwd(), os.listdir("."))
+libc = ctypes.CDLL(None, use_errno=True)
+refused = libc.unshare(0x10000000) != 0  # CLONE_NEWUSER
+print("unshare refused" if refused else "unshare allowed", ctypes.get_errno())
+"""
+    with sandbox.SeccompFile() as seccomp:
+        completed = subprocess.run(
+            sandbox.sandboxed_python_command(code, seccomp_fd=seccomp.fd),
+            capture_output=True,
+            text=True,
+            timeout=WALL_SECONDS,
+            pass_fds=seccomp.pass_fds,
+        )
+    assert completed.returncode == 0, completed.stderr
+    version, exists, cwd, unshare = completed.stdout.splitlines()
+    assert version == np.__version__
+    assert exists == str([False] * 4)
+    assert cwd == "/sandbox/work []"
+    assert unshare.startswith("unshare refused") or seccomp.fd is None, unshare
 
 
 def test_student_code_writes_nothing_outside_its_private_tmp(tmp_path):
