@@ -51,9 +51,9 @@ MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
 
 NOTE_BY_NAME = "graded by function name: the nbgrader cell metadata was missing or damaged"
 NOTE_OLDER_EDITION = (
-    "this notebook looks like the older edition of the assignment (no nbgrader metadata, "
-    "'### START CODE HERE ###' markers, convolve_window); its functions were graded by name "
-    "against the current contracts"
+    "this notebook looks like the older edition of the assignment (it defines convolve_window, "
+    "or has its '### START CODE HERE ###' markers); its functions were graded by name against "
+    "the current contracts"
 )
 OLDER_EDITION_CONV_SINGLE_STEP = (
     "conv_single_step not found: this notebook defines convolve_window, from the older edition "
@@ -259,12 +259,16 @@ def _not_found_message(exercise, code_cells: list[_CodeCell]) -> str:
 
 
 def _looks_like_older_edition(code_cells: list[_CodeCell]) -> bool:
-    has_metadata = any(cell.grade_id is not None for cell in code_cells)
-    mentions_old = any(
-        "convolve_window" in cell.defines or "### START CODE HERE ###" in cell.source
-        for cell in code_cells
-    )
-    return mentions_old and not has_metadata
+    # convolve_window exists only in the older edition, so it decides alone, whatever the
+    # metadata: nbgrader autograde adds the setup and test cells, with metadata, to such a
+    # notebook before grading it. The older edition's markers count only without any solution
+    # cell of this edition (a student may paste them into one).
+    if any("convolve_window" in cell.defines for cell in code_cells):
+        return True
+    solution_ids = {exercise.solution_cell_id for exercise in EXERCISES}
+    has_solution_cells = any(cell.grade_id in solution_ids for cell in code_cells)
+    has_markers = any("### START CODE HERE ###" in cell.source for cell in code_cells)
+    return has_markers and not has_solution_cells
 
 
 # --- IPython syntax ------------------------------------------------------------------------

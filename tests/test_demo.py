@@ -77,10 +77,14 @@ def test_bob_loses_points_exactly_where_he_ignores_the_stride(demo):
 
 
 def test_carol_older_edition_is_graded_by_function_name(demo):
-    """Is carol's older-edition notebook (no nbgrader metadata) graded, with a note saying so,
-    and conv_single_step (a different contract there) not found?"""
+    """Is carol's older-edition notebook (no nbgrader metadata) graded, with notes saying so
+    (after nbgrader added its test cells back), and conv_single_step (a different contract
+    there) not found, with the reason on her feedback page?"""
     course, rows, _ = demo
     assert "graded by function name" in rows["carol"].notes
+    assert "older edition" in rows["carol"].notes
+    page = feedback_path(course, "carol").read_text()
+    assert "defines convolve_window, from the older edition" in page
     grades = grades_by_cell(course, "carol")
     assert grades["conv_single_step_test"]["auto_score"] == 0
     assert grades["conv_forward_test"]["auto_score"] == 40

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from grader.exercises import EXERCISE_NAMES
+from grader.exercises import EXERCISE_NAMES, EXERCISES
 from grader.extract import (
     NOTE_BY_NAME,
     NOTE_OLDER_EDITION,
@@ -19,6 +19,7 @@ from grader.extract import (
     extract,
     neutralise_magics,
 )
+from tests import factories
 from tests.catalogue.canonical import CANONICAL
 from tests.factories import submission, write
 
@@ -194,6 +195,27 @@ def test_older_edition_example_is_graded_by_name(tmp_path):
     assert "convolve_window" in message
     assert "different" in message
     assert all("%matplotlib" not in source for source in extraction.cells.values())
+
+
+def test_older_edition_is_recognised_after_nbgrader_adds_its_test_cells(tmp_path):
+    """Once nbgrader autograde has put the setup and test cells (with metadata) into the older
+    edition's notebook, is it still recognised as such, with the convolve_window message?"""
+    notebook = nbformat.read(EXAMPLES / "other_edition.ipynb", as_version=4)
+    notebook.cells.insert(0, factories.setup_cell())
+    notebook.cells += [factories.test_cell(each.name, each.points) for each in EXERCISES]
+    extraction = extract(_write(tmp_path, notebook))
+    assert NOTE_OLDER_EDITION in extraction.notes
+    assert "convolve_window" in extraction.missing["conv_single_step"]
+
+
+def test_older_edition_markers_in_a_current_solution_cell_are_not_the_older_edition(tmp_path):
+    """Does a current notebook whose solution cell holds the older edition's markers (pasted
+    from the web) get graded without the older-edition note?"""
+    sources = dict(CANONICAL_SOURCES)
+    sources["zero_pad"] = "### START CODE HERE ###\n" + sources["zero_pad"]
+    extraction = extract(_write(tmp_path, submission(sources)))
+    assert NOTE_OLDER_EDITION not in extraction.notes
+    assert extraction.notes == ()
 
 
 def test_nbformat_v3_notebook_is_read(tmp_path):
