@@ -205,6 +205,22 @@ def _code(axes: Axes, x: float, y: float, text: str, **kwargs: object) -> None:
     _text(axes, x, y, text, family=CODE_FONT, **kwargs)
 
 
+def _grid_title(
+    axes: Axes, left: float, top: float, width: float, gap: float, text: str, *, code: bool = True
+) -> None:
+    """A grid's bold name (and shape), centred ``gap`` above a grid ``width`` wide; in the code
+    font unless ``code`` is False."""
+    write = _code if code else _text
+    write(axes, left + width / 2, top - gap, text, fontsize=12.5, weight="bold")
+
+
+def _grid_indices(axes: Axes, left: float, top: float, cell: float, count: int) -> None:
+    """The row numbers left of and the column numbers above a square grid of ``count`` cells."""
+    for index in range(count):
+        _code(axes, left - 1.3, top + (index + 0.5) * cell, str(index), fontsize=10, color=MUTED)
+        _code(axes, left + (index + 0.5) * cell, top - 1.3, str(index), fontsize=10, color=MUTED)
+
+
 def _box3d(
     axes: Axes,
     left: float,
@@ -481,14 +497,7 @@ def _sliding_frame(h: int, w: int) -> Image.Image:
         _outline(
             axes, in_left + w * cell, top + h * cell, f * cell, f * cell, WINDOW, linewidth=3.5
         )
-        _code(
-            axes,
-            in_left + n_in * cell / 2,
-            top - 3.6,
-            f"a_prev  ({n_in} × {n_in})",
-            fontsize=12.5,
-            weight="bold",
-        )
+        _grid_title(axes, in_left, top, n_in * cell, 3.6, f"a_prev  ({n_in} × {n_in})")
         _code(
             axes,
             in_left + n_in * cell / 2,
@@ -513,14 +522,7 @@ def _sliding_frame(h: int, w: int) -> Image.Image:
             [[_number(v) for v in row] for row in SLIDING_FILTER],
             fontsize=13,
         )
-        _code(
-            axes,
-            filter_left + f * small / 2,
-            filter_top - 1.7,
-            f"W  ({f} × {f})",
-            fontsize=12.5,
-            weight="bold",
-        )
+        _grid_title(axes, filter_left, filter_top, f * small, 1.7, f"W  ({f} × {f})")
         _code(
             axes,
             filter_left + f * small / 2,
@@ -541,14 +543,7 @@ def _sliding_frame(h: int, w: int) -> Image.Image:
             [[_number(v) for v in row] for row in products],
             fontsize=13,
         )
-        _text(
-            axes,
-            products_left + f * small / 2,
-            filter_top - 1.7,
-            "products",
-            fontsize=12.5,
-            weight="bold",
-        )
+        _grid_title(axes, products_left, filter_top, f * small, 1.7, "products", code=False)
         _code(
             axes,
             products_left + f * small / 2,
@@ -603,14 +598,7 @@ def _sliding_frame(h: int, w: int) -> Image.Image:
             OUTPUT,
             linewidth=3.5,
         )
-        _code(
-            axes,
-            out_left + n_out * out_cell / 2,
-            out_top - 1.7,
-            f"Z  ({n_out} × {n_out})",
-            fontsize=12.5,
-            weight="bold",
-        )
+        _grid_title(axes, out_left, out_top, n_out * out_cell, 1.7, f"Z  ({n_out} × {n_out})")
         _code(
             axes,
             out_left + n_out * out_cell / 2,
@@ -723,20 +711,14 @@ def draw_slice_corners() -> bytes:
             WINDOW,
             linewidth=3.5,
         )
-        for index in range(n_padded):
-            _code(
-                axes, left - 1.3, top + (index + 0.5) * cell, str(index), fontsize=10, color=MUTED
-            )
-            _code(
-                axes, left + (index + 0.5) * cell, top - 1.3, str(index), fontsize=10, color=MUTED
-            )
-        _code(
+        _grid_indices(axes, left, top, cell, n_padded)
+        _grid_title(
             axes,
-            left + n_padded * cell / 2,
-            top - 4.4,
+            left,
+            top,
+            n_padded * cell,
+            4.4,
             f"a_prev_pad  ({n_padded} × {n_padded}, pad = {pad})",
-            fontsize=12.5,
-            weight="bold",
         )
 
         # The corners are grid lines: start is the first index inside, end the first outside.
@@ -797,31 +779,8 @@ def draw_slice_corners() -> bytes:
         ]
         _grid(axes, out_left, out_top, cell, out_fills)
         _outline(axes, out_left + w * cell, out_top + h * cell, cell, cell, OUTPUT, linewidth=3.0)
-        for index in range(n_out):
-            _code(
-                axes,
-                out_left - 1.3,
-                out_top + (index + 0.5) * cell,
-                str(index),
-                fontsize=10,
-                color=MUTED,
-            )
-            _code(
-                axes,
-                out_left + (index + 0.5) * cell,
-                out_top - 1.3,
-                str(index),
-                fontsize=10,
-                color=MUTED,
-            )
-        _code(
-            axes,
-            out_left + n_out * cell / 2,
-            out_top - 4.4,
-            f"Z  ({n_out} × {n_out})",
-            fontsize=12.5,
-            weight="bold",
-        )
+        _grid_indices(axes, out_left, out_top, cell, n_out)
+        _grid_title(axes, out_left, out_top, n_out * cell, 4.4, f"Z  ({n_out} × {n_out})")
 
         # The formulas, evaluated for this (h, w).
         lines = [
@@ -1065,14 +1024,7 @@ def draw_pooling() -> bytes:
                         zorder=6,
                     )
                 )
-        _code(
-            axes,
-            left + n_in * cell / 2,
-            top - 3.0,
-            f"A_prev  ({n_in} × {n_in})",
-            fontsize=12.5,
-            weight="bold",
-        )
+        _grid_title(axes, left, top, n_in * cell, 3.0, f"A_prev  ({n_in} × {n_in})")
         _code(
             axes,
             left + n_in * cell / 2,
