@@ -507,49 +507,38 @@ def _sliding_frame(h: int, w: int) -> Image.Image:
             color=WINDOW,
         )
 
-        # Filter.
         small = 3.6
         mid_y = top + n_in * cell / 2
-        filter_left = 31.0
         filter_top = mid_y - f * small / 2
-        _text(axes, 28.6, mid_y, "×", fontsize=22, color=MUTED)
-        _grid(
-            axes,
-            filter_left,
-            filter_top,
-            small,
-            [[WINDOW_FILL] * f for _ in range(f)],
-            [[_number(v) for v in row] for row in SLIDING_FILTER],
-            fontsize=13,
-        )
-        _grid_title(axes, filter_left, filter_top, f * small, 1.7, f"W  ({f} × {f})")
-        _code(
-            axes,
-            filter_left + f * small / 2,
-            filter_top + f * small + 1.8,
-            f"b = {SLIDING_BIAS}",
-            fontsize=12,
-        )
 
-        # Element-wise products.
-        products_left = 47.5
-        _text(axes, 45.0, mid_y, "=", fontsize=22, color=MUTED)
-        _grid(
-            axes,
-            products_left,
-            filter_top,
-            small,
-            [["#fff4ea"] * f for _ in range(f)],
-            [[_number(v) for v in row] for row in products],
-            fontsize=13,
+        def small_grid(*, left, sign_x, sign, fill, values, title, caption, code_title=True):
+            """The sign before it, then an f x f grid of ``values`` with its title and caption."""
+            _text(axes, sign_x, mid_y, sign, fontsize=22, color=MUTED)
+            fills = [[fill] * f for _ in range(f)]
+            labels = [[_number(v) for v in row] for row in values]
+            _grid(axes, left, filter_top, small, fills, labels, fontsize=13)
+            _grid_title(axes, left, filter_top, f * small, 1.7, title, code=code_title)
+            _code(axes, left + f * small / 2, filter_top + f * small + 1.8, caption, fontsize=12)
+
+        small_grid(  # the filter
+            left=31.0,
+            sign_x=28.6,
+            sign="×",
+            fill=WINDOW_FILL,
+            values=SLIDING_FILTER,
+            title=f"W  ({f} × {f})",
+            caption=f"b = {SLIDING_BIAS}",
         )
-        _grid_title(axes, products_left, filter_top, f * small, 1.7, "products", code=False)
-        _code(
-            axes,
-            products_left + f * small / 2,
-            filter_top + f * small + 1.8,
-            f"sum = {total}",
-            fontsize=12,
+        products_left = 47.5
+        small_grid(  # the element-wise products
+            left=products_left,
+            sign_x=45.0,
+            sign="=",
+            fill="#fff4ea",
+            values=products,
+            title="products",
+            caption=f"sum = {total}",
+            code_title=False,
         )
 
         # Sum plus bias into the output cell.
