@@ -283,7 +283,7 @@ class _Run:
         (the world after it, the error it raised as text or None)."""
         state, context = world
         try:
-            code = compile(python_source(source), filename, "exec", dont_inherit=True)
+            code = _compiled(source, filename)
         except (SyntaxError, ValueError, MemoryError, RecursionError) as error:
             # MemoryError, RecursionError: the parser or compiler gave up (absurd nesting); this
             # cell's fault, so its exercise's error, not a crash of the harness.
@@ -470,6 +470,16 @@ def _describe_syntax_error(error: BaseException) -> str:
             "the code is nested too deeply or is too large)"
         )
     return f"{type(error).__name__}: {error}"[:ERROR_CHARS]  # e.g. a null byte in the source
+
+
+def _compiled(source: str, filename: str):
+    """The cell's code object. Valid Python is compiled once (``python_source`` would compile it
+    only to return it unchanged: a second compile per cell per submission); anything else is
+    neutralised first."""
+    try:
+        return compile(source, filename, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return compile(python_source(source), filename, "exec", dont_inherit=True)
 
 
 def python_source(source: str) -> str:

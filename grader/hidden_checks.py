@@ -28,6 +28,8 @@ short structural sentence; neither quotes hidden inputs, expected values or code
 from __future__ import annotations
 
 import copy
+import functools
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -459,19 +461,56 @@ def hidden_checks(exercise: str, seed: int) -> tuple[Check, ...]:
     if exercise not in _PLANS:
         raise KeyError(f"unknown exercise {exercise!r}")
     rng = np.random.default_rng([int(seed), EXERCISE_NAMES.index(exercise)])
-    public = public_tests.public_cases(exercise)
+    public = _public_cases(exercise)
     checks = []
     for name, hidden_args, selectors in _PLANS[exercise](rng):
-        cases = [
-            Case(Call(tuple(case.args)), case.tags, hidden=False)
-            for case in _public_selection(public, selectors)
-        ]
+        cases = [_public_case(exercise, case) for case in _public_selection(public, selectors)]
         cases += [
             Case(Call(tuple(args)), case_tags(exercise, tuple(args)), hidden=True)
             for args in hidden_args
         ]
         checks.append(Check(name, tuple(cases)))
     return tuple(checks)
+
+
+# The public cases are the same for every submission: decoded once per process, each made into
+# one Case, with its reference output computed once (``_expected``). Their arrays are made
+# read-only, since every submission's checks share them (the sandbox gets encoded copies, the
+# reference deep copies, the comparisons only read).
+_public_case_objects: dict[tuple[str, int], Case] = {}
+_public_ids: set[int] = set()
+_public_expected: dict[int, object] = {}
+_public_lock = threading.Lock()
+_MISSING = object()
+
+
+@functools.cache
+def _public_cases(exercise: str) -> tuple[public_tests.PublicCase, ...]:
+    cases = public_tests.public_cases(exercise)
+    for case in cases:
+        _read_only(case.args)
+    return cases
+
+
+def _public_case(exercise: str, case: public_tests.PublicCase) -> Case:
+    key = (exercise, id(case))  # the PublicCase objects live as long as _public_cases' cache
+    with _public_lock:
+        if key not in _public_case_objects:
+            shared = Case(Call(tuple(case.args)), case.tags, hidden=False)
+            _public_case_objects[key] = shared
+            _public_ids.add(id(shared))
+        return _public_case_objects[key]
+
+
+def _read_only(value) -> None:
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            _read_only(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _read_only(item)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -486,6 +525,21 @@ def expected_output(exercise: str, args: tuple):
     if exercise in ("conv_forward", "pool_forward"):
         return result[0], tuple(args[:4] if exercise == "conv_forward" else args[:2])
     return result
+
+
+def _expected(exercise: str, case: Case):
+    """``expected_output`` of the case's arguments, computed once for a shared public case.
+    (Shared cases are never freed, so no other live object can have the id of one.)"""
+    if id(case) not in _public_ids:
+        return expected_output(exercise, case.call.args)
+    with _public_lock:
+        expected = _public_expected.get(id(case), _MISSING)
+    if expected is _MISSING:
+        expected = expected_output(exercise, case.call.args)
+        _read_only(expected)
+        with _public_lock:
+            _public_expected[id(case)] = expected
+    return expected
 
 
 def _returned(outcome: Outcome):
@@ -523,7 +577,7 @@ def judge(
         rows = []
         for case, outcome in zip(check.cases, check_outcomes, strict=True):
             args = case.call.args
-            expected = expected_output(exercise, args)
+            expected = _expected(exercise, case)
             got = _returned(outcome)
             try:
                 values = public_tests.compare_output(exercise, args, got, expected, "values")
