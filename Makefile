@@ -53,8 +53,10 @@ release: notebooks ## Build the student bundle (build/student/ and build/student
 demo: setup release ## The main job: autograde the bundled example submissions and print the scores
 	$(PY) -m grader.demo
 
-bench: setup ## Benchmarks (not part of test): print medians and ratios against the baselines
+bench: setup ## Benchmarks (not part of test): autograde vs vanilla nbgrader, sandbox floor, notebook Run-All
 	$(PY) -m bench
+	$(PY) -m bench.sandbox_floor
+	$(PY) -m bench.notebook_run_all
 
 clean: ## Remove build outputs and the demo course (keeps .venv/)
 	rm -rf build demo course/release course/submitted course/autograded course/feedback course/solution course/gradebook.db
