@@ -80,6 +80,34 @@ def test_canonical_solution_gets_full_marks(canonical_grade):
     assert canonical_grade.notes == ()
 
 
+def test_printing_and_warning_correct_code_gets_full_marks(tmp_path):
+    """Does correct code that prints to stdout and stderr and warns, in the cell and inside
+    every call, still get 140/140? (Vanilla nbgrader gave 0 to a correct answer that printed to
+    stderr.)"""
+    noisy = {}
+    for name, source in CANONICAL_SOURCES.items():
+        chatter = (
+            "import sys, warnings\n"
+            f"print('defining {name}')\n"
+            f"sys.stderr.write('stderr while defining {name}\\n')\n"
+        )
+        body = source.replace(f"def {name}(", f"def _{name}_quiet(", 1) + (
+            f"\ndef {name}(*args, **kwargs):\n"
+            f"    print('calling {name}', [getattr(a, 'shape', a) for a in args])\n"
+            f"    sys.stderr.write('debug: {name} on stderr\\n')\n"
+            f"    warnings.warn('{name} is noisy')\n"
+            f"    return _{name}_quiet(*args, **kwargs)\n"
+        )
+        noisy[name] = chatter + body
+    path = tmp_path / "noisy.ipynb"
+    write(submission(noisy), path)
+    grade = grade_notebook(path)
+    assert grade.error is None
+    assert grade.total == grade.max == 140, [
+        (verdict.name, verdict.score, verdict.message) for verdict in grade.exercises
+    ]
+
+
 def test_stubs_are_not_implemented_everywhere(stubs_grade):
     """Does a notebook whose functions all raise NotImplementedError score 0, every exercise
     "not implemented"?"""
