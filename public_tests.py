@@ -266,14 +266,16 @@ def compare_array(
     kind = got.dtype.kind
     if dtype_rule == "mask":
         if kind not in "biuf":
-            text = f"{what} has dtype {got.dtype}; expected a boolean mask (or 0/1 numbers)"
-            return Mismatch(what, "dtype", text, text)
+            summary = f"{what} has the wrong dtype; expected a boolean mask (or 0/1 numbers)"
+            detail = f"{what} has dtype {got.dtype}; expected a boolean mask (or 0/1 numbers)"
+            return Mismatch(what, "dtype", summary, detail)
     elif dtype_rule == "numeric" and expected.dtype.kind in "iu":
         if kind not in "iu" and got.dtype != np.float64:
-            text = (
+            summary = f"{what} has the wrong dtype; expected the integer dtype of X"
+            detail = (
                 f"{what} has dtype {got.dtype}; expected the integer dtype of X ({expected.dtype})"
             )
-            return Mismatch(what, "dtype", text, text)
+            return Mismatch(what, "dtype", summary, detail)
     elif got.dtype != np.float64:
         summary, detail = _dtype_message(what, got.dtype)
         return Mismatch(what, "dtype", summary, detail)
@@ -408,8 +410,9 @@ def _unwrap_tuple(exercise: str, got, length: int, names: str) -> Mismatch | Non
             text += f": return {names[1:-1]}"
         return Mismatch(exercise, "type", text, text)
     if len(got) != length:
-        summary = f"{exercise} returned {len(got)} items; expected {length}: {names}"
-        return Mismatch(exercise, "length", summary, summary)
+        summary = f"{exercise} returned the wrong number of items; expected {length}: {names}"
+        detail = f"{exercise} returned {len(got)} items; expected {length}: {names}"
+        return Mismatch(exercise, "length", summary, detail)
     return None
 
 
@@ -420,8 +423,9 @@ def _compare_cache(exercise: str, cache, expected_cache: tuple, output=None) -> 
         text = f"cache is a {_type_name(cache)}; expected a tuple {shown}"
         return Mismatch("cache", "cache", text, text)
     if len(cache) != len(names):
-        text = f"cache has {len(cache)} items; expected {len(names)}: {shown}"
-        return Mismatch("cache", "cache", text, text)
+        summary = f"cache has the wrong number of items; expected {len(names)}: {shown}"
+        detail = f"cache has {len(cache)} items; expected {len(names)}: {shown}"
+        return Mismatch("cache", "cache", summary, detail)
     for index, (item, wanted, name) in enumerate(zip(cache, expected_cache, names, strict=True)):
         if _plain_equal(item, wanted):
             continue
