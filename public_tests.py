@@ -20,12 +20,14 @@ integer outputs and masks must be exactly equal.
 
 Accepted types (every correct implementation passes):
   - arrays must be plain ``np.ndarray`` (subclasses such as np.matrix are rejected);
-  - float outputs must have dtype float64 (float32 loses the precision the tolerances assume;
-    an integer array would truncate every value written into it);
+  - float outputs must have dtype float64 or a wider float (np.longdouble), in either byte order
+    (a big-endian ``>f8`` array holds the same values); float32 and float16 lose the precision
+    the tolerances assume, and an integer array would truncate every value written into it;
   - zero_pad keeps integer inputs integer (an integer or a float64 result of equal values is
     accepted for integer inputs; float64 is required for float64 inputs);
-  - conv_single_step must return one real number: a Python float, a NumPy floating scalar of
-    64 bits, or a 0-d float64 array; an array of shape (1, 1, 1) is rejected (use ``b.item()``);
+  - conv_single_step must return one real number: a Python float, np.float64, np.longdouble or
+    a 0-d array of such a dtype; np.float32, np.float16 and NumPy integer, boolean or complex
+    scalars are rejected, and so is an array of shape (1, 1, 1) (use ``b.item()``);
   - masks may be boolean or hold 0/1 in an integer or float dtype;
   - tuples may be tuples or lists of the right length.
 
@@ -235,13 +237,20 @@ def _dtype_message(what: str, dtype) -> tuple[str, str]:
     return summary, f"{what} has dtype {dtype}; expected float64: {why}"
 
 
+def _full_precision(dtype: np.dtype) -> bool:
+    """float64 or a wider float (np.longdouble), in either byte order: byte order is storage,
+    not value (the grader's wire carries it as it is)."""
+    return dtype.kind == "f" and dtype.itemsize >= 8
+
+
 def compare_array(
     what: str, got, expected: np.ndarray, dtype_rule: str, shape_rule: str = "", values=True
 ) -> Mismatch | None:
     """Structure, then (if ``values``) values of one array output.
 
-    dtype_rule -- "float": float64 required; "numeric": float64 for float inputs, integer or
-                  float64 for integer inputs; "mask": bool or 0/1 in an integer or float dtype
+    dtype_rule -- "float": float64 (or wider) required; "numeric": the same for float inputs,
+                  integer or float64 (or wider) for integer inputs; "mask": bool or 0/1 in an
+                  integer or float dtype; byte order never matters
     """
     if isinstance(got, Raised):
         return _raised_mismatch(what, got)
@@ -270,13 +279,13 @@ def compare_array(
             detail = f"{what} has dtype {got.dtype}; expected a boolean mask (or 0/1 numbers)"
             return Mismatch(what, "dtype", summary, detail)
     elif dtype_rule == "numeric" and expected.dtype.kind in "iu":
-        if kind not in "iu" and got.dtype != np.float64:
+        if kind not in "iu" and not _full_precision(got.dtype):
             summary = f"{what} has the wrong dtype; expected the integer dtype of X"
             detail = (
                 f"{what} has dtype {got.dtype}; expected the integer dtype of X ({expected.dtype})"
             )
             return Mismatch(what, "dtype", summary, detail)
-    elif got.dtype != np.float64:
+    elif not _full_precision(got.dtype):
         summary, detail = _dtype_message(what, got.dtype)
         return Mismatch(what, "dtype", summary, detail)
     if not values:
@@ -315,7 +324,8 @@ _SCALAR_TYPES = (float, int, np.float64, np.longdouble)
 
 
 def compare_scalar(what: str, got, expected, values=True) -> Mismatch | None:
-    """One real number: Python float, a 64-bit NumPy float scalar or a 0-d float64 array."""
+    """One real number: Python float, np.float64, np.longdouble or a 0-d array of float64 (or
+    wider, either byte order)."""
     if isinstance(got, Raised):
         return _raised_mismatch(what, got)
     if got is None:
@@ -339,7 +349,7 @@ def compare_scalar(what: str, got, expected, values=True) -> Mismatch | None:
                 f"{what} is an array of shape {got.shape}; "
                 "expected a single number: sum the element-wise product with np.sum",
             )
-        if got.dtype != np.float64:
+        if not _full_precision(got.dtype):
             summary, detail = _dtype_message(what, got.dtype)
             return Mismatch(what, "dtype", summary, detail)
         value = float(got)
