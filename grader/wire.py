@@ -12,15 +12,22 @@ and every node of the header is a JSON array whose first item is a tag:
 
     ["none"]  ["bool", true]  ["int", "-12"]  ["float", "0x1.8p+1"]  ["str", "text"]
     ["scalar", "<f8", "<hex of the item's bytes>"]     a NumPy scalar such as np.float64
-    ["array", "<f8", [2, 3]]                           an ndarray; its bytes follow the header
+    ["array", ">f8", [2, 3]]                           an ndarray; its bytes follow the header
     ["tuple", [...]]  ["list", [...]]  ["dict", [["key", node], ...]]
     ["unsupported", "TypeName"]                        anything that is not plain data
 
 so a Python float, an np.float64 and a 0-d array stay distinct, floats round-trip exactly
 (``float.hex``, NaN and infinities included) and arrays travel as raw bytes, never as JSON lists.
+A dtype travels as its ``dtype.str``, byte order included, so the grader judges exactly the dtype
+the student returned (a big-endian ``>f8`` array stays ``>f8``; NumPy scalars are always native).
+``np.longdouble`` travels as its raw bytes when it is x87 extended precision (x86, x86_64: the
+grader and the sandbox run the same interpreter on the same machine), with its padding bytes
+zeroed and only canonical encodings allowed; elsewhere a longdouble wider than float64 is
+Unsupported.
 
 Decoding trusts nothing: every size is capped (``Caps``), every node is validated (tag, arity,
-types, dtype allow-list, shape against byte count, bool bytes in {0, 1}, no duplicate dict keys),
+types, dtype allow-list, shape against byte count, bool bytes in {0, 1}, canonical longdouble
+bytes with zero padding, native scalars, no duplicate dict keys),
 the array bytes must be consumed exactly, and nothing is ever evaluated or unpickled. Anything
 malformed raises ``WireError`` with a message saying what was wrong.
 
@@ -36,6 +43,7 @@ import math
 import os
 import re
 import struct
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,10 +58,28 @@ NONCE_BYTES = 16
 _FRAME_HEAD = struct.Struct("<4s16sQ")
 _MESSAGE_HEAD = struct.Struct("<I")
 
-# Dtypes that may cross the wire, as little-endian ``dtype.str`` (bool, integers, floats, complex).
-ALLOWED_DTYPES = frozenset(
-    ["|b1", "|i1", "<i2", "<i4", "<i8", "|u1", "<u2", "<u4", "<u8"]
-    + ["<f2", "<f4", "<f8", "<c8", "<c16"]
+_LONGDOUBLE = np.dtype(np.longdouble)
+# x87 extended precision: a 64-bit significand with an explicit integer bit, then the sign and a
+# 15-bit exponent, little-endian in the first 10 bytes of an item; the rest is padding that
+# NumPy leaves uninitialised (np.empty), so it is zeroed on the way out.
+_X87 = (
+    sys.byteorder == "little"
+    and _LONGDOUBLE.itemsize in (12, 16)
+    and np.finfo(_LONGDOUBLE).nmant == 63
+)
+_X87_VALUE_BYTES = 10
+
+
+def _both_byte_orders(kinds) -> frozenset[str]:
+    return frozenset(np.dtype(kind).newbyteorder(order).str for kind in kinds for order in "<>")
+
+
+# Dtypes that may cross the wire, as ``dtype.str`` in either byte order: bool, integers, floats
+# (np.longdouble when it is x87 extended precision), complex. Never object, str or structured.
+ALLOWED_DTYPES = _both_byte_orders(
+    [np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
+    + [np.float16, np.float32, np.float64, np.complex64, np.complex128]
+    + ([np.longdouble] if _X87 else [])
 )
 _INT_TEXT = re.compile(r"-?(0|[1-9][0-9]*)")
 _FLOAT_TEXT = re.compile(r"-?(0x[01]\.[0-9a-f]{1,13}p[+-][0-9]{1,4}|inf)|-?nan")
@@ -168,10 +194,13 @@ class _Encoder:
             return ["str", value]
         if issubclass(kind, np.generic):
             # NumPy's own scalar types only (np.longlong is not np.int64: test the dtype).
-            dtype = value.dtype.newbyteorder("<") if value.dtype.byteorder == ">" else value.dtype
+            dtype = value.dtype if value.dtype.isnative else value.dtype.newbyteorder("=")
             if kind.__module__ != "numpy" or dtype.str not in ALLOWED_DTYPES:
                 return self.unsupported(type_name(value))
-            return ["scalar", dtype.str, np.asarray(value).astype(dtype).tobytes().hex()]
+            data = _item_bytes(np.asarray(value).astype(dtype))
+            if data is None:
+                return self.unsupported(f"{type_name(value)} (not a canonical number)")
+            return ["scalar", dtype.str, data.hex()]
         if issubclass(kind, np.ndarray):
             return self.array(value)
         if depth >= self.caps.depth:
@@ -194,8 +223,6 @@ class _Encoder:
         # The base class's own view: a subclass's overridden methods and attributes play no part.
         base = np.ndarray.view(value, np.ndarray)
         dtype = base.dtype
-        if dtype.byteorder == ">":
-            dtype = dtype.newbyteorder("<")
         if dtype.str not in ALLOWED_DTYPES:
             return self.unsupported(f"ndarray of dtype {base.dtype}")
         if base.ndim > self.caps.ndim:
@@ -207,10 +234,51 @@ class _Encoder:
             raise TooLargeError(
                 f"arrays of more than {self.caps.message_bytes} bytes in one message"
             )
-        data = base.astype(dtype, copy=False).tobytes(order="C")
+        data = _item_bytes(base)
+        if data is None:
+            return self.unsupported(f"ndarray of dtype {base.dtype} (not canonical numbers)")
         self.blobs.append(data)
         self.blob_bytes += len(data)
         return ["array", dtype.str, [int(size) for size in base.shape]]
+
+
+def _item_bytes(array: np.ndarray) -> bytes | None:
+    """The array's items in C order, in its own dtype and byte order; an x87 longdouble's
+    padding is zeroed and a non-canonical encoding replaced by what arithmetic makes of it
+    (a pseudo-denormal: the normal number of equal value; an unnormal, pseudo-infinity or
+    pseudo-NaN: the default NaN), so the bytes pass ``_Decoder``'s checks. None if they cannot.
+    """
+    if not _is_x87(array.dtype):
+        return array.tobytes(order="C")
+    data = np.array(array, order="C").reshape(-1).view(np.uint8)  # a copy this may change
+    items = _x87_items(data, array.dtype)
+    wrong = ~_x87_canonical(items)
+    if wrong.any():
+        values = np.ascontiguousarray(items[wrong]).view(_LONGDOUBLE)
+        with np.errstate(all="ignore"):
+            items[wrong] = (values * np.longdouble(1)).view(np.uint8)
+    items[:, _X87_VALUE_BYTES:] = 0
+    if not _x87_canonical(items).all():
+        return None
+    return data.tobytes()
+
+
+def _is_x87(dtype: np.dtype) -> bool:
+    return _X87 and dtype.kind == "f" and dtype.itemsize == _LONGDOUBLE.itemsize
+
+
+def _x87_items(data: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """One row of uint8 per item of ``data`` (uint8, C order), least significant byte first:
+    a view, so writing to it writes to ``data``."""
+    items = data.reshape(-1, dtype.itemsize)
+    return items[:, ::-1] if dtype.byteorder == ">" else items
+
+
+def _x87_canonical(items: np.ndarray) -> np.ndarray:
+    """Per item: is the explicit integer bit set exactly when the exponent is not zero?"""
+    significand = np.ascontiguousarray(items[:, :8]).view("<u8")[:, 0]
+    exponent = np.ascontiguousarray(items[:, 8:10]).view("<u2")[:, 0] & 0x7FFF
+    return (significand >> np.uint64(63) == 1) == (exponent != 0)
 
 
 # --------------------------------------------------------------------------------------- decode
@@ -220,7 +288,8 @@ def loads(data, *, caps: Caps = DEFAULT_CAPS):
     """Decode one message made by ``dumps``; raise WireError on anything malformed.
 
     Returns plain data only: None, bool, int, float, str, exact NumPy scalars, base ndarrays
-    (writable, C-contiguous, own their memory), tuple, list, dict with str keys, Unsupported.
+    (in the dtype and byte order sent; writable, C-contiguous, own their memory), tuple, list,
+    dict with str keys, Unsupported.
     """
     view = memoryview(data).cast("B")
     if len(view) > caps.message_bytes:
@@ -322,6 +391,8 @@ class _Decoder:
     def scalar(self, fields, depth):
         dtype_text, hex_text = fields
         dtype = self.dtype(dtype_text)
+        if not dtype.isnative:
+            raise WireError(f"'scalar' of {dtype_text} is not in native byte order")
         if type(hex_text) is not str or len(hex_text) != 2 * dtype.itemsize:
             raise WireError(f"'scalar' of {dtype_text} needs {2 * dtype.itemsize} hex digits")
         if not _HEX_TEXT.fullmatch(hex_text):
@@ -329,6 +400,7 @@ class _Decoder:
         raw = bytes.fromhex(hex_text)
         if dtype.kind == "b" and raw not in (b"\x00", b"\x01"):
             raise WireError("'scalar' bool byte must be 0 or 1")
+        self.check_x87(raw, dtype)
         return np.frombuffer(raw, dtype=dtype)[0]
 
     def array(self, fields, depth):
@@ -348,6 +420,7 @@ class _Decoder:
         self.offset += nbytes
         if dtype.kind == "b" and nbytes and np.frombuffer(raw, dtype=np.uint8).max() > 1:
             raise WireError("bool array bytes must be 0 or 1")
+        self.check_x87(raw, dtype)
         return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
     def sequence(self, fields, depth, kind):
@@ -377,6 +450,15 @@ class _Decoder:
         if type(name) is not str or len(name) > 200:
             raise WireError("'unsupported' needs a type name of at most 200 characters")
         return Unsupported(name)
+
+    def check_x87(self, raw, dtype: np.dtype) -> None:
+        if not _is_x87(dtype):
+            return
+        items = _x87_items(np.frombuffer(raw, dtype=np.uint8), dtype)
+        if items[:, _X87_VALUE_BYTES:].any():
+            raise WireError(f"{dtype.str} padding bytes must be 0")
+        if not _x87_canonical(items).all():
+            raise WireError(f"{dtype.str} bytes are not a canonical extended-precision number")
 
     def dtype(self, text) -> np.dtype:
         if type(text) is not str or text not in ALLOWED_DTYPES:

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import json
 import struct
+import sys
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import public_tests
 from grader import wire
 from grader.calls import Unsupported
+from grader.exercises import EXERCISES
+from grader.grade import grade_notebook
+from tests.factories import submission, write
 
 ALLOWED_DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
 ALLOWED_DTYPES += ["float16", "float32", "float64", "complex64", "complex128"]
@@ -94,7 +99,7 @@ def test_numpy_scalars_of_every_allowed_dtype_round_trip(dtype):
 
 def test_arrays_in_any_layout_come_back_c_contiguous_writable_and_owning():
     """Do Fortran-ordered, strided, big-endian and empty arrays round-trip as plain arrays the
-    grader may modify?"""
+    grader may modify, in the byte order they were sent?"""
     base = np.arange(60, dtype=np.float64).reshape(3, 4, 5)
     for array in (
         np.asfortranarray(base),
@@ -105,7 +110,7 @@ def test_arrays_in_any_layout_come_back_c_contiguous_writable_and_owning():
         got = round_trip(array)
         np.testing.assert_array_equal(got, array)
         assert got.flags.c_contiguous and got.flags.writeable and got.flags.owndata
-        assert got.dtype.byteorder in ("=", "|", "<")
+        assert got.dtype == array.dtype
 
 
 def test_containers_and_scalars_round_trip_with_their_types():
@@ -195,7 +200,7 @@ def test_container_subclasses_arrive_as_base_containers():
         (np.array([None]), "ndarray of dtype object"),
         (np.array(["a"]), "ndarray of dtype <U1"),
         (np.zeros(2, dtype=[("x", "f8")]), "ndarray of dtype"),
-        (np.longdouble(1), "numpy.longdouble"),
+        (np.clongdouble(1), "numpy.clongdouble"),
         (np.str_("a"), "numpy.str_"),
         (10**5000, "int (too large)"),
         (object(), "object"),
@@ -250,6 +255,102 @@ def test_encoding_over_a_cap_raises_too_large(caps):
         wire.dumps([np.zeros(200)] * 4, caps=caps)
 
 
+@pytest.mark.parametrize("dtype", ALLOWED_DTYPES)
+def test_big_endian_arrays_keep_their_byte_order(dtype):
+    """Does an array in non-native byte order come back in that byte order, with its values
+    (the grader must judge the dtype the student returned)?"""
+    array = (np.arange(6) % 7).astype(np.dtype(dtype).newbyteorder(">")).reshape(2, 3)
+    got = round_trip(array)
+    assert got.dtype == array.dtype and got.dtype.str == array.dtype.str
+    np.testing.assert_array_equal(got, array)
+
+
+# np.longdouble is x87 extended precision here: 10 bytes of value, then padding.
+LONGDOUBLE = np.dtype(np.longdouble)
+x87 = pytest.mark.skipif(
+    sys.byteorder != "little" or np.finfo(LONGDOUBLE).nmant != 63,
+    reason="np.longdouble is not x87 extended precision",
+)
+
+
+def x87_bytes(significand: int, sign_exponent: int, padding: int = 0) -> bytes:
+    return struct.pack("<QH", significand, sign_exponent) + bytes([padding]) * (
+        LONGDOUBLE.itemsize - 10
+    )
+
+
+def value_bytes(array) -> list[bytes]:
+    """Each item's 10 value bytes, least significant first, whatever the byte order."""
+    native = np.asarray(array).astype(LONGDOUBLE).reshape(-1)
+    return [item.tobytes()[:10] for item in native]
+
+
+@x87
+def test_longdouble_scalars_and_arrays_round_trip_exactly_with_zero_padding():
+    """Do np.longdouble scalars and arrays (both byte orders, values float64 cannot hold,
+    padding left uninitialised by np.empty) come back with every value bit, their type and dtype,
+    and padding bytes zeroed?"""
+    third = np.longdouble(1) / np.longdouble(3)
+    assert float(third) != third  # more precision than float64
+    scalar = round_trip(third)
+    assert type(scalar) is np.longdouble and scalar == third
+    uninitialised = np.empty(5, dtype=LONGDOUBLE)
+    uninitialised[...] = [third, -0.0, np.inf, np.nan, 5e-4950]
+    for array in (uninitialised, uninitialised.astype(LONGDOUBLE.newbyteorder(">"))):
+        got = round_trip(array)
+        assert got.dtype.str == array.dtype.str
+        assert value_bytes(got) == value_bytes(array)
+        items = got.reshape(-1).view(np.uint8).reshape(5, -1)
+        if array.dtype.byteorder == ">":
+            assert not items[:, :-10].any()
+        else:
+            assert not items[:, 10:].any()
+
+
+@x87
+def test_non_canonical_longdouble_is_sent_as_arithmetic_sees_it():
+    """Is a crafted x87 encoding that is not canonical sent as what arithmetic makes of it (a
+    pseudo-denormal as the normal of equal value, an unnormal or pseudo-NaN as NaN), so the grader
+    judges what the public test would, and decoding never sees a non-canonical item?"""
+    raw = b"".join(
+        [
+            x87_bytes(1 << 63, 0, padding=0xAB),  # pseudo-denormal
+            x87_bytes(1 << 62, 0x3FFF),  # unnormal
+            x87_bytes(1 << 62, 0x7FFF),  # pseudo-NaN
+            x87_bytes(3 << 62, 0x3FFF, padding=0xCD),  # 1.5, canonical
+        ]
+    )
+    crafted = np.frombuffer(raw, dtype=LONGDOUBLE)
+    got = round_trip(crafted)
+    assert got[0] == crafted[0] and value_bytes(got[0]) == [x87_bytes(1 << 63, 1)[:10]]
+    assert np.isnan(got[1]) and np.isnan(got[2]) and got[3] == 1.5
+    assert round_trip(crafted[1]).dtype == LONGDOUBLE and np.isnan(round_trip(crafted[1]))
+
+
+@x87
+@pytest.mark.parametrize(
+    ("item", "complaint"),
+    [
+        (x87_bytes(3 << 62, 0x3FFF, padding=1), "padding"),
+        (x87_bytes(1 << 63, 0), "canonical"),
+        (x87_bytes(1 << 62, 0x3FFF), "canonical"),
+        (x87_bytes(0, 0x7FFF), "canonical"),
+    ],
+    ids=["padding", "pseudo-denormal", "unnormal", "pseudo-infinity"],
+)
+def test_non_canonical_longdouble_bytes_are_rejected(item, complaint):
+    """Does decoding refuse longdouble items with non-zero padding or a non-canonical encoding,
+    as scalars and in arrays of either byte order?"""
+    native, swapped = LONGDOUBLE.str, LONGDOUBLE.newbyteorder(">").str
+    for message in (
+        message_of(["scalar", native, item.hex()]),
+        message_of(["array", native, [1]], item),
+        message_of(["array", swapped, [1]], item[::-1]),
+    ):
+        with pytest.raises(wire.WireError, match=complaint):
+            wire.loads(message)
+
+
 # ---------------------------------------------------------------------- strict decoding
 
 VALID = wire.dumps({"a": [np.arange(3.0), 1, "x"]})
@@ -277,7 +378,9 @@ VALID = wire.dumps({"a": [np.arange(3.0), 1, "x"]})
         (message_of(["float", "1.5"]), "float.hex"),
         (message_of(["float", "nan(123)"]), "float.hex"),
         (message_of(["array", "|O", [1]]), "not allowed"),
-        (message_of(["array", ">f8", [1]], b"\0" * 8), "not allowed"),
+        (message_of(["array", "=f8", [1]], b"\0" * 8), "not allowed"),
+        (message_of(["array", "<f12", [1]], b"\0" * 12), "not allowed"),
+        (message_of(["scalar", ">f8", "00" * 8]), "native byte order"),
         (message_of(["array", "<f8", [2]], b"\0" * 8), "runs past the end"),
         (message_of(["array", "<f8", [-1]]), "non-negative"),
         (message_of(["array", "<f8", [True]]), "non-negative"),
@@ -404,3 +507,103 @@ def test_a_cut_frame_is_reported():
     assert wire.read_frames(stream, NONCE) == [wire.dumps("abc")]
     with pytest.raises(wire.WireError, match="unfinished frame"):
         wire.read_frames(stream[:-1], NONCE)
+
+
+# ------------------------------------------------- the grader sees what the student returned
+
+# What a correct computation is turned into before it is returned, and whether the rule accepts
+# it: a real float of at least float64's precision (float64, np.longdouble), in either byte
+# order (storage, not value); Python float and int are numbers too. The public test (in this
+# process) and the grader (sandbox, wire, hidden checks) must both follow it: pass <=> full marks.
+BIG_LONGDOUBLE = "np.dtype(np.longdouble).newbyteorder('>')"
+SCALAR_RETURNS = {
+    "python float": ("float(Z)", True),
+    "np.float64": ("np.float64(Z)", True),
+    "np.longdouble": ("np.longdouble(Z)", True),
+    "np.float32": ("np.float32(Z)", False),
+    "np.float16": ("np.float16(Z)", False),
+    "np.int64": ("np.int64(Z)", False),
+    "python int (truncates)": ("int(Z)", False),
+    "np.bool_": ("np.bool_(Z)", False),
+    "python complex": ("complex(Z)", False),
+    "np.complex128": ("np.complex128(Z)", False),
+    "float subclass": ("Real(Z)", False),
+    "0-d float64": ("np.array(Z)", True),
+    "0-d >f8": ("np.array(Z, dtype='>f8')", True),
+    "0-d <f4": ("np.array(Z, dtype='<f4')", False),
+    "0-d longdouble": ("np.array(Z, dtype=np.longdouble)", True),
+    "0-d big-endian longdouble": (f"np.array(Z, dtype={BIG_LONGDOUBLE})", True),
+    "0-d complex": ("np.array(Z, dtype=complex)", False),
+    "0-d object": ("np.array(Z, dtype=object)", False),
+    "shape (1, 1, 1)": ("np.full((1, 1, 1), Z)", False),
+}
+ARRAY_RETURNS = {
+    "as computed": ("X_pad", True),
+    ">f8": ("X_pad.astype('>f8')", True),
+    "<f4": ("X_pad.astype('<f4')", False),
+    "float16": ("X_pad.astype(np.float16)", False),
+    "longdouble": ("X_pad.astype(np.longdouble)", True),
+    "longdouble, uninitialised padding bytes": ("filled(X_pad, np.longdouble)", True),
+    "big-endian longdouble": (f"X_pad.astype({BIG_LONGDOUBLE})", True),
+    "input dtype, big-endian": ("X_pad.astype(X.dtype.newbyteorder('>'))", True),
+    "complex": ("X_pad.astype(complex)", False),
+    "bool": ("X_pad.astype(bool)", False),
+    "object": ("X_pad.astype(object)", False),
+}
+SCALAR_SOURCE = """
+class Real(float):
+    pass
+
+def conv_single_step(a_slice_prev, W, b):
+    Z = np.sum(a_slice_prev * W) + b.item()
+    return {expression}
+"""
+ARRAY_SOURCE = """
+def filled(values, dtype):
+    out = np.empty(values.shape, dtype=dtype)  # its bytes are whatever was in memory
+    out[...] = values
+    return out
+
+def zero_pad(X, pad):
+    X_pad = np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="constant")
+    return {expression}
+"""
+RETURNS = [
+    ("conv_single_step", SCALAR_SOURCE, label, *case) for label, case in SCALAR_RETURNS.items()
+]
+RETURNS += [("zero_pad", ARRAY_SOURCE, label, *case) for label, case in ARRAY_RETURNS.items()]
+
+
+def public_verdict(exercise: str, source: str) -> bool:
+    namespace = {"np": np}
+    exec(source, namespace)
+    try:
+        getattr(public_tests, f"{exercise}_test")(namespace[exercise])
+    except AssertionError:
+        return False
+    return True
+
+
+@pytest.mark.filterwarnings("ignore::numpy.exceptions.ComplexWarning")
+@pytest.mark.parametrize(
+    ("exercise", "template", "label", "expression", "accepted"),
+    RETURNS,
+    ids=[f"{exercise}:{label}" for exercise, _, label, _, _ in RETURNS],
+)
+def test_public_test_and_grader_agree_on_every_return_type(
+    exercise, template, label, expression, accepted, tmp_path, capsys
+):
+    """Does the sandboxed grader give full marks exactly when the public test passes, whatever
+    Python or NumPy scalar, float dtype or byte order a correct computation is returned as (the
+    wire must carry exactly what the student returned), and do both follow the rule above?"""
+    source = template.format(expression=expression)
+    passed = public_verdict(exercise, source)
+    capsys.readouterr()
+    path = tmp_path / "submission.ipynb"
+    write(submission({exercise: source}), path)
+    verdict = next(v for v in grade_notebook(path).exercises if v.name == exercise)
+    points = next(e.points for e in EXERCISES if e.name == exercise)
+    assert verdict.status == "graded", verdict
+    failed = [(check.name, check.hint) for check in verdict.checks if not check.passed]
+    assert (verdict.score == points) == passed, (passed, verdict.score, failed)
+    assert passed == accepted
