@@ -9,9 +9,14 @@ from dataclasses import dataclass
 class Call:
     """One call of a student's function with positional arguments made of plain data only:
     float64/int/bool ndarrays, int, float, bool, str, None, tuples/lists and dicts with str keys
-    of those (a cache such as ``(A_prev, W, b, {"stride": 2, "pad": 1})`` is plain data)."""
+    of those (a cache such as ``(A_prev, W, b, {"stride": 2, "pad": 1})`` is plain data).
+
+    hidden -- the student has not seen these inputs: the call is made only after every public
+              call of its exercise has answered, and what comes back keeps only the grader's
+              words (``grader.sandbox.hidden_safe``)"""
 
     args: tuple
+    hidden: bool = False
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from grader.calls import Call
 from grader.exercises import EXERCISES
 from grader.extract import Extraction, extract
 from grader.hidden_checks import hidden_checks, judge
@@ -102,8 +103,14 @@ def grade_notebook(path, *, sandbox: bool = True, seed: int | None = None, limit
         seed = grading_seed(extraction)
 
     checks = {name: tuple(hidden_checks(name, seed)) for name in extraction.cells}
+    # Hidden cases are sent only after the public ones have answered, and come back in the
+    # grader's words only (grader.sandbox.hidden_safe).
     calls = {
-        name: [case.call for check in exercise_checks for case in check.cases]
+        name: [
+            Call(case.call.args, hidden=case.hidden)
+            for check in exercise_checks
+            for case in check.cases
+        ]
         for name, exercise_checks in checks.items()
     }
     if calls:

@@ -1,54 +1,81 @@
-"""What runs inside the sandbox: run the student's cells, call each exercise, stream outcomes.
+"""What runs inside the sandbox: a zygote that forks one process per exercise, and that process.
 
-Started by ``grader.sandbox`` as a standalone script (it imports only the standard library, NumPy
-and ``wire``/``calls``, copied beside it; nothing else of the grader exists in the sandbox):
+Started by ``grader.sandbox`` as a standalone script (it imports only the standard library, NumPy,
+the student-facing ``public_tests`` and ``wire``/``calls``, copied beside it; nothing else of the
+grader exists in the sandbox, no stand-in and no reference):
 
-    python -S -B harness.py --channel-fd N --work-dir DIR [--site-dir DIR ...]   < job
+    python -S -B harness.py --status-fd N --work-dir DIR [--sandboxed] [--site-dir DIR ...] <ctl
 
-The job (frames with an all-zero nonce on stdin, written by the trusted grader) holds the run's
-nonce, the uid to drop to, the resource limits, the setup source, one source per cell and, per
-exercise, the argument tuples of its calls. The harness then, in this order:
+The zygote (the process started by bubblewrap) imports NumPy and ``public_tests`` once, reads a
+job on its control channel (stdin, written by the trusted grader) and reports "ready" on the
+status channel. Then, for each "run" command, it forks the process that grades ONE exercise,
+waits for it (or kills it when the grader says so), kills every process that is left (the
+exercise's descendants, however detached) and reaps them, and reports "reaped". It never runs
+student code and never reads what the grader sends to an exercise.
 
-1. drops root (when asked), detaches stdin, sets the rlimits, reports "ready";
-2. runs the setup, then each cell, in one namespace, each in its own try (magics and shell lines
-   neutralised first), so a SyntaxError or exception in one cell only breaks that exercise;
-3. per exercise, in the given order: calls the function on a deep copy of each call's arguments
-   and reports what it returned or raised and the arguments as they were afterwards.
+The exercise process (the fork) gets its own three pipes from the grader, chosen per exercise
+when the sandbox started: input (fd 3), reports (fd 4) and output (fds 1 and 2); stdin is
+/dev/null and every other descriptor is closed, the zygote's control and status channels
+included. Started by root, it switches to a fresh uid of its own; either way it makes itself
+non-dumpable and sets its rlimits, then reports "ready". Only then does it read its job from the
+grader: the trusted setup, its own cell and the stand-ins of the OTHER exercises it may call
+(``grader.stand_ins``). It runs the setup and the cell in a fresh ``__main__`` namespace (as
+Jupyter does), reports "loaded", binds the stand-ins, then reads calls one by one, calls the
+function and reports each outcome (what it returned or raised, and the arguments afterwards).
 
-Every report is a wire frame on the channel fd, sent as soon as it is known, so a later crash
-keeps earlier results. Student output goes to fds 1/2, which the grader captures separately.
+Why a cell can only change its own exercise's verdict (the security argument):
+
+1. No trusted implementation of X where X is graded. The process grading X holds the stand-ins of
+   the other exercises only; the zygote and this file hold none; ``grader/`` is not in the
+   sandbox. So ``import __main__``, ``gc``, frames or ``sys.modules`` find nothing that computes X.
+2. One process per exercise, one at a time. A cell of X runs only in X's process, never in
+   another exercise's. Before the next exercise's process is forked, the zygote has killed X's
+   process and everything it started (``kill(-1)`` inside the sandbox's own pid namespace, the
+   zygote being the subreaper that inherits every orphan) and reaped them all.
+3. Nothing shared survives between them. The sandbox has no writable filesystem (read-only
+   binds, ``/dev`` read-only, no ``/tmp``), SysV IPC and POSIX message queues are refused by the
+   seccomp filter, and each exercise's pipes are its own: what X writes after its end reaches
+   no other exercise's stream, and X never holds another exercise's pipes.
+4. No reach into a sibling or the zygote. Processes are non-dumpable (no ``/proc/PID/mem``,
+   ``/proc/PID/fd``, ``ptrace`` — which seccomp refuses anyway), and when root starts the sandbox
+   every exercise runs under its own uid, so it cannot even signal the zygote. Without root
+   (a user namespace) it could kill or stop the zygote: that fails only the exercise running
+   (the grader charges it and restarts a fresh sandbox for the rest).
+5. Hidden inputs appear only after the public ones are answered. The grader sends a call only
+   when the previous outcome arrived, public calls first; so text a function produces on a
+   public call (which the feedback may quote) was made before any hidden input existed in the
+   process, and the grader keeps nothing but its own words for hidden calls.
+
 Nothing here is trusted by the grader: it validates every frame against the exact sequence it
-expects and computes all verdicts itself. The student's code runs in this very process, so it
-could forge frames; it can only forge what its own functions could have returned.
-
-Fairness: a mistake loses points on its exercise and only there.
-- While exercise X is called, the names of the other exercises X may call are bound to the
-  minimal stand-ins below, so a broken zero_pad never costs points on conv_forward. A stand-in is
-  only created once its own exercise has been called (or is not being graded), so no exercise can
-  be graded while a trusted version of it exists in the process.
-- X is called in the world its own cell left (see ``_Run``): what other cells patched (builtins,
-  NumPy, sys hooks, np.seterr, warnings filters, recursion limit, signals, cwd) is not there.
+expects and computes all verdicts itself. Student code in the exercise process can forge that
+process's reports, which is no more than what its own function could have returned.
 """
 
 from __future__ import annotations
 
 import argparse
 import builtins
+import contextlib
 import contextvars
-import copy
+import ctypes
 import io
 import os
 import re
+import select
+import signal
 import sys
 import tokenize
+import types
 
 EXIT_HARNESS_FAILURE = 70
 ERROR_CHARS = 500  # an exception message is cut to this many characters
-JOB_NONCE = bytes(16)  # the job comes from the trusted grader on a private channel (stdin)
+JOB_NONCE = bytes(16)  # frames from the trusted grader come on private channels
 
-# The exercises other exercises call; see _stand_in. (Mirrors grader.exercises; this file cannot
-# import it, a test checks the names.)
-STAND_IN_NAMES = ("zero_pad", "conv_single_step", "create_mask_from_window", "distribute_value")
+# The exercise process's descriptors.
+INPUT_FD, REPORT_FD = 3, 4
+
+_PR_SET_DUMPABLE = 4
+_PR_SET_CHILD_SUBREAPER = 36
 
 # Cell magics whose body IPython runs as Python (timing/capturing it); any other cell magic
 # (%%bash, %%writefile, %%html, ...) means the cell is not Python and is skipped.
@@ -59,70 +86,54 @@ _HELP_LINE = re.compile(r"^\s*(\?{1,2}[\w.]+|[\w.]+\?{1,2})\s*$")
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description="grading harness (runs inside the sandbox)")
-    parser.add_argument("--channel-fd", type=int, required=True)
+    parser.add_argument("--status-fd", type=int, required=True)
     parser.add_argument("--work-dir", required=True)
     parser.add_argument("--site-dir", action="append", default=[])
+    parser.add_argument("--sandboxed", action="store_true")
     options = parser.parse_args(argv)
     # Like Jupyter: the working directory (public_tests.py) first, installed packages last.
     sys.path.insert(0, options.work_dir)
     sys.path.extend(options.site_dir)
-    os.set_inheritable(options.channel_fd, False)
 
-    import numpy as np  # noqa: F401  (before any student code: the harness's own copy)
+    import numpy  # noqa: F401  (imported once here: every exercise process inherits it)
     import wire
 
-    messages = [wire.loads(message) for message in wire.read_frames(_read_all(0), JOB_NONCE)]
-    job, calls_messages = messages[0], messages[1:]
-    _drop_privileges(job["drop_to"])
-    _detach_stdin()
-    _set_limits(job["rlimits"])
-    channel = _Channel(options.channel_fd, bytes.fromhex(job["nonce"]), wire)
-    calls = {message["exercise"]: message["calls"] for message in calls_messages}
-    _Run(job, calls, channel, wire).run()
+    # What the setup cell imports; a failure here is reported by the setup, in each exercise.
+    with contextlib.suppress(Exception):
+        import public_tests  # noqa: F401
+    _prctl(_PR_SET_DUMPABLE, 0)
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    control = _Frames(0, JOB_NONCE, wire)
+    job = control.next()
+    status = _Channel(options.status_fd, bytes.fromhex(job["nonce"]), wire)
+    status.send({"kind": "ready", "uid": os.getuid()})
+    _Zygote(job, control, status, options.sandboxed, wire).serve()
 
 
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 1 << 20):
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _prctl(option: int, value: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(option, value, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
 
 
-def _drop_privileges(drop_to) -> None:
-    """Become an unprivileged uid of our own (sandboxes started by root): RLIMIT_NPROC is then
-    enforced, and counted for this sandbox alone."""
-    if drop_to is None:
-        return
-    uid, gid = drop_to
-    os.setgroups([])
-    os.setresgid(gid, gid, gid)
-    os.setresuid(uid, uid, uid)
-    if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid):
-        raise RuntimeError("could not drop privileges")
-    try:
-        os.setuid(0)
-    except PermissionError:
-        return
-    raise RuntimeError("root could be regained after dropping privileges")
+class _Frames:
+    """The messages of one private channel from the grader, read as they come (blocking)."""
 
+    def __init__(self, fd: int, nonce: bytes, wire):
+        self.fd, self.wire = fd, wire
+        self.reader = wire.FrameReader(nonce)
+        self.messages: list = []
 
-def _detach_stdin() -> None:
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
+    def next(self):
+        while not self.messages:
+            chunk = os.read(self.fd, 1 << 20)
+            if not chunk:
+                raise EOFError("the grader closed the channel")
+            self.messages += [self.wire.loads(m) for m in self.reader.feed(chunk)]
+        return self.messages.pop(0)
 
-
-def _set_limits(rlimits) -> None:
-    import resource
-
-    for name, soft, hard in rlimits:
-        if not name.startswith("RLIMIT_"):
-            raise ValueError(f"not a resource limit: {name}")
-        limit = getattr(resource, name)
-        _, current_hard = resource.getrlimit(limit)
-        if current_hard != resource.RLIM_INFINITY:
-            soft, hard = min(soft, current_hard), min(hard, current_hard)
-        resource.setrlimit(limit, (soft, hard))
+    def ready(self) -> bool:
+        return bool(self.messages)
 
 
 class _Channel:
@@ -150,6 +161,205 @@ def _unsendable(message: dict, error: str) -> dict:
     if message.get("kind") != "outcome":
         raise RuntimeError(f"{message.get('kind')!r} report cannot be sent: {error}")
     return {**message, "returned": None, "error": error, "args_after": None}
+
+
+# ------------------------------------------------------------------------------------ the zygote
+
+
+class _Zygote:
+    """Forks, watches and cleans up after one exercise process at a time; runs no student code."""
+
+    def __init__(self, job: dict, control: _Frames, status: _Channel, sandboxed: bool, wire):
+        self.job, self.control, self.status, self.wire = job, control, status, wire
+        self.sandboxed = sandboxed
+        self.slots = {name: tuple(fds) for name, fds in job["slots"]}
+
+    def serve(self) -> None:
+        while True:
+            command = self.control.next()
+            if command["kind"] == "kill":
+                continue  # sent as the exercise ended by itself: nothing left to kill
+            if command["kind"] != "run":
+                os._exit(0)  # "exit", or anything unexpected: the grader is done with us
+            name = command["exercise"]
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    _Exercise(self.job, command, self.slots[name], self.wire).run()
+                finally:
+                    os._exit(EXIT_HARNESS_FAILURE)
+            for fd in self.slots.pop(name):
+                os.close(fd)
+            code = self.watch(pid)
+            leftovers = self.kill_the_rest(pid)
+            self.status.send(
+                {"kind": "reaped", "exercise": name, "status": code, "leftovers": leftovers}
+            )
+
+    def watch(self, pid: int) -> int:
+        """Wait for the exercise process to end, or kill it when the grader says so; its exit
+        status as a return code (negative: killed by that signal)."""
+        pidfd = os.pidfd_open(pid)
+        try:
+            while True:
+                waiting = [pidfd] + ([] if self.control.ready() else [0])
+                readable, _, _ = select.select(waiting, [], [])
+                if pidfd in readable:
+                    break
+                command = self.control.next()
+                if command["kind"] == "kill":
+                    self.kill(pid)
+        finally:
+            os.close(pidfd)
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+    def kill(self, pid: int) -> None:
+        try:
+            if self.sandboxed:
+                os.kill(-1, signal.SIGKILL)  # everything in the sandbox but bwrap and us
+            else:
+                os.killpg(pid, signal.SIGKILL)  # development only: its process group
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def kill_the_rest(self, pid: int) -> bool:
+        """Kill and reap every process the exercise left behind; whether there were any."""
+        left = False
+        for _ in range(10_000):
+            self.kill(pid)
+            try:
+                reaped, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return left
+            if reaped:
+                left = True
+            else:
+                select.select([], [], [], 0.001)
+        return left
+
+
+# ------------------------------------------------------------------------ the exercise process
+
+
+class _Exercise:
+    """The process that grades one exercise (see the module docstring)."""
+
+    def __init__(self, job: dict, command: dict, slot: tuple, wire):
+        self.job, self.command, self.slot, self.wire = job, command, slot, wire
+        self.name = command["exercise"]
+
+    def run(self) -> None:
+        self.isolate()
+        channel = _Channel(REPORT_FD, bytes.fromhex(self.command["nonce"]), self.wire)
+        channel.send({"kind": "ready", "uid": os.getuid()})
+        inputs = _Frames(INPUT_FD, JOB_NONCE, self.wire)
+        work = inputs.next()
+        # The harness works in the pristine world; the student's code in its own (what its cell
+        # patched: builtins, NumPy, sys hooks, warnings, signals, np.seterr...), swapped in for
+        # the cell and for each call, so a patch can break the student's function but never the
+        # harness's reading of calls and writing of reports. (Captured while ``__main__`` is
+        # still this harness: the student's namespace is not one of the swapped modules.)
+        modules = _Modules([sys.modules[name] for name in _SHARED_MODULES if name in sys.modules])
+        module = types.ModuleType("__main__")  # the student's namespace, as in Jupyter
+        namespace = module.__dict__
+        namespace["__builtins__"] = builtins
+        sys.modules["__main__"] = module
+        context = contextvars.copy_context()
+        setup_error = self.execute(work["setup"], "<setup>", namespace, modules, context)
+        error = self.execute(work["cell"], f"<cell {self.name}>", namespace, modules, context)
+        function = namespace.get(self.name)
+        channel.send(
+            {
+                "kind": "loaded",
+                "exercise": self.name,
+                "setup_error": setup_error,
+                "error": error,
+                "function": _function_state(function),
+            }
+        )
+        import numpy
+
+        for other, source in work["stand_ins"]:
+            helpers = {"np": numpy, "__builtins__": builtins}
+            exec(compile(source, f"<stand-in {other}>", "exec"), helpers)  # noqa: S102
+            namespace[other] = helpers[other]
+        catch_all = BaseException  # looked up now: the student's builtins may lack it later
+        while True:
+            message = inputs.next()
+            if message["kind"] != "call":
+                break
+            arguments, returned, raised = list(message["args"]), None, None
+            if callable(function):
+                modules.apply(self.world)
+                try:
+                    returned = context.run(function, *arguments)
+                except catch_all as caught:  # SystemExit and KeyboardInterrupt too
+                    raised = caught
+                self.world = modules.capture()  # later calls keep the patches of this one
+                modules.apply(modules.pristine)
+                error = None if raised is None else _describe(raised, None)
+            else:
+                error = "not found"
+            channel.send(
+                {
+                    "kind": "outcome",
+                    "exercise": self.name,
+                    "index": message["index"],
+                    "returned": returned,
+                    "error": error,
+                    "args_after": tuple(arguments) if callable(function) else None,
+                }
+            )
+            _flush_student_output()
+        channel.send({"kind": "end", "exercise": self.name})
+        os._exit(0)  # not sys.exit: a student's non-daemon thread must not keep us alive
+
+    def execute(self, source: str, filename: str, namespace, modules, context) -> str | None:
+        """Run one cell in ``namespace``, in the student's world (``self.world``, captured again
+        after it): None, or the error it raised (or its syntax error) as text."""
+        try:
+            code = _compiled(source, filename)
+        except (SyntaxError, ValueError, MemoryError, RecursionError) as error:
+            # MemoryError, RecursionError: the parser or compiler gave up (absurd nesting); this
+            # cell's fault, so its exercise's error, not a crash of the harness.
+            return _describe_syntax_error(error)
+        catch_all = BaseException  # looked up now: the student's builtins may lack it later
+        if not hasattr(self, "world"):
+            self.world = modules.pristine
+        modules.apply(self.world)
+        raised = None
+        try:
+            context.run(exec, code, namespace)
+        except catch_all as error:  # SystemExit and KeyboardInterrupt too
+            raised = error
+        self.world = modules.capture()
+        modules.apply(modules.pristine)
+        _flush_student_output()
+        return None if raised is None else _describe(raised, filename)
+
+    def isolate(self) -> None:
+        """Own descriptors only, own uid (root), non-dumpable, rlimits: before any student code."""
+        input_fd, report_fd, output_fd = self.slot
+        moved = [os.dup(fd) for fd in (input_fd, report_fd, output_fd)]
+        for target, fd in zip((INPUT_FD, REPORT_FD, 1), moved, strict=True):
+            os.dup2(fd, target)
+        os.dup2(1, 2)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.closerange(REPORT_FD + 1, os.sysconf("SC_OPEN_MAX"))
+        for fd in (INPUT_FD, REPORT_FD):
+            os.set_inheritable(fd, False)
+        if not self.job["sandboxed"]:
+            os.setpgid(0, 0)  # development only: the zygote kills this process group
+        drop_to = self.command["drop_to"]
+        if drop_to is not None:
+            _drop_privileges(drop_to)
+        _prctl(_PR_SET_DUMPABLE, 0)
+        _set_limits(self.job["rlimits"])
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class _Modules:
@@ -221,207 +431,45 @@ class _Modules:
 
 
 # Modules whose attributes a student may patch (np.allclose, builtins.len, sys.displayhook, ...):
-# the harness never sees those patches and each exercise sees only its own cell's.
+# the harness's own work (decoding calls, encoding reports) never sees those patches.
 _SHARED_MODULES = ("builtins", "sys", "os", "io", "math", "copy", "struct", "json", "json.encoder")
 _SHARED_MODULES += ("warnings", "signal", "numpy", "numpy.linalg", "numpy.random")
-_SHARED_MODULES += ("wire", "calls", __name__)
+_SHARED_MODULES += ("wire", "calls", "public_tests", __name__)
 
 
-class _Run:
-    """Isolation between exercises: each exercise is called in the state the notebook was in
-    right after its own cell ran (namespace, patched modules, interpreter settings and context
-    variables: its "world"), as nbgrader's test cell right after it would be, except that
-
-    - what other cells changed is not there (every cell runs from the setup's world),
-    - names the setup bound (``np``, the public tests) are the setup's unless this cell rebound
-      them, and the other exercises' names are the stand-ins.
-    So a cell that rebinds ``np`` or patches ``builtins`` only ever breaks its own exercise.
-    Helpers defined by earlier cells stay visible, as in the notebook.
-    """
-
-    def __init__(self, job: dict, calls: dict, channel: _Channel, wire):
-        self.job, self.calls, self.channel, self.wire = job, calls, channel, wire
-        self.sandboxed = job["sandboxed"]
-        self.namespace = {"__name__": "__main__", "__builtins__": builtins}
-        self.modules = _Modules(
-            [sys.modules[name] for name in _SHARED_MODULES if name in sys.modules]
-        )
-        # Each cell's world: module state and context variables (np.seterr, print options).
-        self.setup_world = (self.modules.pristine, contextvars.copy_context())
-        self.setup_namespace: dict = {}
-        self.cell_world: dict[str, tuple] = {}
-        self.cell_namespace: dict[str, dict] = {}
-
-    def run(self) -> None:
-        self.channel.send({"kind": "ready", "uid": os.getuid()})
-        self.setup_world, error = self.execute(self.job["setup"], "<setup>", self.setup_world)
-        self.setup_namespace = dict(self.namespace)
-        self.channel.send({"kind": "setup", "error": error, "leftovers": _leftovers(self)})
-        for name, source in self.job["cells"]:
-            before = dict(self.namespace)
-            self.cell_world[name], error = self.execute(source, f"<cell {name}>", self.setup_world)
-            self.cell_namespace[name] = self.own_namespace(before)
-            self.channel.send(
-                {
-                    "kind": "loaded",
-                    "exercise": name,
-                    "error": error,
-                    "function": _function_state(self.namespace.get(name)),
-                    "leftovers": _leftovers(self),
-                }
-            )
-        self.final_namespace = dict(self.namespace)
-        pending = [name for name, _ in self.job["exercises"]]
-        for name, _ in self.job["exercises"]:
-            self.call_exercise(name, pending)
-            pending.remove(name)
-        self.channel.send({"kind": "done"})
-        os._exit(0)  # not sys.exit: a student's non-daemon thread must not keep us alive
-
-    def execute(self, source: str, filename: str, world: tuple) -> tuple[tuple, str | None]:
-        """Run one cell in the namespace, starting from ``world`` (module state, context):
-        (the world after it, the error it raised as text or None)."""
-        state, context = world
-        try:
-            code = _compiled(source, filename)
-        except (SyntaxError, ValueError, MemoryError, RecursionError) as error:
-            # MemoryError, RecursionError: the parser or compiler gave up (absurd nesting); this
-            # cell's fault, so its exercise's error, not a crash of the harness.
-            return world, _describe_syntax_error(error)
-        catch_all = BaseException  # looked up now: the student's builtins may lack it later
-        modules, context, raised = self.modules, context.copy(), None
-        modules.apply(state)
-        try:
-            context.run(exec, code, self.namespace)
-        except catch_all as error:  # SystemExit and KeyboardInterrupt too
-            raised = error
-        after = modules.capture()
-        modules.apply(modules.pristine)
-        _flush_student_output()
-        return (after, context), None if raised is None else _describe(raised, filename)
-
-    def own_namespace(self, before: dict) -> dict:
-        """The namespace after the cell just run, with setup names it did not rebind restored."""
-        namespace = dict(self.namespace)
-        for key, value in self.setup_namespace.items():
-            rebound_here = self.namespace.get(key, _MISSING) is not before.get(key, _MISSING)
-            if not rebound_here:
-                namespace[key] = value
-        return namespace
-
-    def call_exercise(self, name: str, pending: list[str]) -> None:
-        self.channel.send({"kind": "begin", "exercise": name})
-        namespace = self.cell_namespace.get(name)
-        state, context = self.cell_world.get(name, self.setup_world)
-        context = context.copy()
-        if namespace is None or not callable(namespace.get(name)):
-            namespace = self.final_namespace  # defined by another cell: as in "Run All"
-        function = namespace.get(name)
-        self.namespace.clear()  # the very dict the student's functions hold as their globals
-        self.namespace.update(namespace)
-        self.bind_stand_ins(name, pending)
-        modules = self.modules
-        for index, arguments in enumerate(self.calls[name]):
-            if not callable(function):
-                self.report(name, index, None, "not found", None)
-                continue
-            arguments = copy.deepcopy(arguments)
-            catch_all, returned, raised = BaseException, None, None
-            modules.apply(state)
-            try:
-                returned = context.run(function, *arguments)
-            except catch_all as error:
-                raised = error
-            state = modules.capture()  # later calls of this exercise keep its patches
-            modules.apply(modules.pristine)
-            error = None if raised is None else _describe(raised, None)
-            self.report(name, index, returned, error, arguments)
-        _flush_student_output()
-        self.channel.send({"kind": "end", "exercise": name, "leftovers": _leftovers(self)})
-
-    def report(self, name, index, returned, error, arguments) -> None:
-        self.channel.send(
-            {
-                "kind": "outcome",
-                "exercise": name,
-                "index": index,
-                "returned": returned,
-                "error": error,
-                "args_after": None if arguments is None else tuple(arguments),
-            }
-        )
-
-    def bind_stand_ins(self, name: str, pending: list[str]) -> None:
-        """Point the names of the other exercises ``name`` may call at stand-ins."""
-        for other in STAND_IN_NAMES:
-            if other != name and other not in pending:
-                self.namespace[other] = _stand_in(other)
+def _drop_privileges(drop_to) -> None:
+    """Become an unprivileged uid of our own (sandboxes started by root): RLIMIT_NPROC is then
+    enforced for this exercise alone, and no other process of the sandbox can be signalled."""
+    uid, gid = drop_to
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid):
+        raise RuntimeError("could not drop privileges")
+    try:
+        os.setuid(0)
+    except PermissionError:
+        return
+    raise RuntimeError("root could be regained after dropping privileges")
 
 
-_MISSING = object()
+def _set_limits(rlimits) -> None:
+    import resource
 
-
-def _stand_in(name: str):
-    """A trusted, minimal version of one building block (a fresh function object each time).
-
-    Their source is readable in the sandbox (this file): they are the one-liners the notebook
-    itself leads to, so reading them gives away nothing the assignment does not.
-    """
-    import numpy as np
-
-    if name == "zero_pad":
-
-        def zero_pad(X, pad):
-            return np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="constant")
-
-        return zero_pad
-    if name == "conv_single_step":
-
-        def conv_single_step(a_slice_prev, W, b):
-            return np.sum(a_slice_prev * W) + np.asarray(b).item()
-
-        return conv_single_step
-    if name == "create_mask_from_window":
-
-        def create_mask_from_window(x):
-            return x == np.max(x)
-
-        return create_mask_from_window
-    if name == "distribute_value":
-
-        def distribute_value(dz, shape):
-            n_H, n_W = shape
-            return np.ones(shape) * (dz / (n_H * n_W))
-
-        return distribute_value
-    raise KeyError(name)
+    for name, soft, hard in rlimits:
+        if not name.startswith("RLIMIT_"):
+            raise ValueError(f"not a resource limit: {name}")
+        limit = getattr(resource, name)
+        _, current_hard = resource.getrlimit(limit)
+        if current_hard != resource.RLIM_INFINITY:
+            soft, hard = min(soft, current_hard), min(hard, current_hard)
+        resource.setrlimit(limit, (soft, hard))
 
 
 def _function_state(value) -> str:
     if value is None:
         return "missing"
     return "ok" if callable(value) else f"not a function but {type(value).__name__}"
-
-
-def _leftovers(run: _Run) -> int:
-    """Threads and live processes besides the harness (in the sandbox's own pid namespace every
-    other process is the student's; outside it only threads can be counted)."""
-    count = len(os.listdir("/proc/self/task")) - 1
-    if run.sandboxed:
-        me = os.getpid()
-        for entry in os.listdir("/proc"):
-            if entry.isdigit() and int(entry) not in (1, me) and _alive(entry):
-                count += 1
-    return count
-
-
-def _alive(pid: str) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            state = stat.read().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in (b"Z", b"X")
 
 
 def _flush_student_output() -> None:

@@ -1,0 +1,270 @@
+"""The bubblewrap command: which namespaces, which read-only view of the host, which environment.
+
+Owns: the bwrap argument list (``bwrap_arguments``, ``sandboxed_python_command``), the probe that
+says whether bubblewrap can build the sandbox here (``require_sandbox``), the interpreter paths
+the sandbox binds, and the private staging directory of the harness (``Stage``). It guarantees:
+
+- namespaces: pid, net (no network, not even the host's loopback), ipc, uts, cgroup, mount;
+  ``--new-session`` (no TIOCSTI into the grader's terminal), ``--die-with-parent``;
+- filesystem: read-only /usr, the Python prefix (``sys.base_prefix``) and the site-packages of
+  the running interpreter, the staged harness and the student-facing public tests at /sandbox;
+  fresh /proc, a read-only /dev, an empty read-only /tmp; the root itself is remounted
+  read-only, so NOTHING is writable: no file, no inode, no directory can be made (the memory
+  bound of item "memory" without a cgroup, and no file one exercise could leave for another);
+  no /etc, /home, /root, /work, nothing of the grader, the course or other submissions;
+- identity: started by root, the sandbox keeps only CAP_SETUID, CAP_SETGID and CAP_KILL (inside
+  its own pid namespace) for the zygote, and every exercise process drops to a fresh uid of its
+  own; started by another user, a user namespace with no capabilities;
+- environment: cleared, then PATH, HOME=/tmp, LANG, single-threaded BLAS/OpenMP, fixed
+  PYTHONHASHSEED.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+from pathlib import Path
+
+from grader.seccomp import SeccompFile
+
+log = logging.getLogger(__name__)
+
+GRADER_DIR = Path(__file__).resolve().parent
+REPOSITORY = GRADER_DIR.parent
+HARNESS_FILES = ("harness.py", "wire.py", "calls.py")
+SUPPORT_FILES = ("public_tests.py", "public_tests_data.npz")  # student-facing, harmless
+
+SANDBOX_ROOT = "/sandbox"
+SANDBOX_HARNESS = f"{SANDBOX_ROOT}/harness"
+SANDBOX_WORK = f"{SANDBOX_ROOT}/work"
+SANDBOX_SITE = f"{SANDBOX_ROOT}/site-packages"
+
+CHILD_ENVIRONMENT = {
+    "PATH": "/usr/bin:/bin",
+    "HOME": "/tmp",
+    "TMPDIR": "/tmp",
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+    "PYTHONHASHSEED": "0",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONIOENCODING": "utf-8",
+    "MPLBACKEND": "Agg",
+    # NumPy's BLAS and OpenMP: one thread (fair timing, and threads count against RLIMIT_NPROC).
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+    "VECLIB_MAXIMUM_THREADS": "1",
+}
+
+
+class SandboxUnavailable(RuntimeError):  # noqa: N818  (the name is the contract)
+    """bubblewrap is missing or cannot create namespaces here; the message says how to fix it."""
+
+
+_probe_lock = threading.Lock()
+_probe_result: dict[bool, str | None] = {}
+
+
+def runs_as_root() -> bool:
+    """Root sets the sandbox up without a user namespace and drops to a fresh uid inside."""
+    return os.geteuid() == 0
+
+
+def require_sandbox() -> None:
+    """Raise SandboxUnavailable unless bubblewrap can build the sandbox here (probed once)."""
+    privileged = runs_as_root()
+    with _probe_lock:
+        if privileged not in _probe_result:
+            _probe_result[privileged] = _probe()
+    problem = _probe_result[privileged]
+    if problem is not None:
+        raise SandboxUnavailable(problem)
+
+
+def _probe() -> str | None:
+    if shutil.which("bwrap") is None:
+        return (
+            "bubblewrap (bwrap) is not installed: install it with `apt-get install bubblewrap` "
+            "(Debian/Ubuntu; `dnf install bubblewrap` on Fedora), or run with --no-sandbox for "
+            "development only"
+        )
+    true = shutil.which("true") or "/usr/bin/true"
+    try:
+        with Stage([]) as stage, SeccompFile() as seccomp:
+            completed = subprocess.run(
+                [*bwrap_arguments(stage.harness, stage.work, seccomp.fd), "--", true],
+                capture_output=True,
+                timeout=30,
+                env={"PATH": CHILD_ENVIRONMENT["PATH"]},
+                pass_fds=seccomp.pass_fds,
+            )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"bubblewrap could not be started: {error}"
+    if completed.returncode != 0:
+        message = completed.stderr.decode(errors="replace").strip()[:500]
+        return (
+            f"bubblewrap cannot create the sandbox here ({message or completed.returncode}). "
+            "It needs user namespaces (sysctl kernel.unprivileged_userns_clone=1, "
+            "user.max_user_namespaces > 0) or root; in a container, allow namespaces "
+            "(e.g. docker --security-opt seccomp=unconfined --cap-add SYS_ADMIN). "
+            "Install: `apt-get install bubblewrap`."
+        )
+    return None
+
+
+def _bwrap_base(privileged: bool) -> list[str]:
+    """Namespaces and the minimal root filesystem (no Python yet)."""
+    if privileged:
+        # No user namespace: root sets up the mounts and keeps only what the zygote needs:
+        # CAP_SETUID/CAP_SETGID to start each exercise under a fresh uid (which loses every
+        # capability), CAP_KILL to kill that uid's processes (inside this pid namespace only).
+        namespaces = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
+        namespaces += ["--unshare-cgroup-try", "--cap-drop", "ALL"]
+        for capability in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL"):
+            namespaces += ["--cap-add", capability]
+    else:
+        namespaces = ["--unshare-all"]  # a user namespace: the caller's uid, no capabilities
+    args = ["bwrap", *namespaces, "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    args += ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = f"/{name}"
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    return args + ["--proc", "/proc", "--dev", "/dev"]
+
+
+def bwrap_arguments(harness_dir, work_dir, seccomp_fd: int | None) -> list[str]:
+    """The bwrap command up to (not including) ``--`` and the program: namespaces, the read-only
+    root, the environment, the Python prefix, its site-packages (at /sandbox/site-packages/<i>,
+    in the order of ``site_directories()``), ``harness_dir`` at /sandbox/harness, ``work_dir`` at
+    /sandbox/work (the working directory) and the seccomp filter read from ``seccomp_fd`` (see
+    ``grader.seccomp``; None: no filter). Nothing in it is writable."""
+    args = _bwrap_root(seccomp_fd)
+    args += ["--ro-bind", str(harness_dir), SANDBOX_HARNESS]
+    args += ["--ro-bind", str(work_dir), SANDBOX_WORK, "--chdir", SANDBOX_WORK]
+    return args + _READ_ONLY
+
+
+def sandboxed_python_command(code: str, *, seccomp_fd: int | None = None) -> list[str]:
+    """argv of ``python -S -B -c <code>`` in the sandbox the harness runs in: same namespaces,
+    mounts, environment, interpreter and site-packages on ``sys.path``, with an empty
+    /sandbox/work as the working directory and no harness (nothing of the host is bound beyond
+    what every sandbox sees). Rlimits and the uid drop are the harness's own work, so they do
+    not apply. ``seccomp_fd``: an fd holding ``seccomp_program()``, at offset 0, passed to the
+    child (``SeccompFile``); None: no filter. Used for the cost floor of sandboxed grading
+    (``bench/``) and to test the sandbox's view from outside the harness."""
+    sites = [f"{SANDBOX_SITE}/{index}" for index in range(len(site_directories()))]
+    prelude = f"import sys; sys.path.extend({sites!r})\n"
+    args = _bwrap_root(seccomp_fd)
+    args += ["--perms", "0755", "--dir", SANDBOX_WORK, "--chdir", SANDBOX_WORK, *_READ_ONLY]
+    return [*args, "--", interpreter(), "-S", "-B", "-c", prelude + code]
+
+
+# Last: the root (bwrap's own tmpfs, which holds the mount points and /tmp) and /dev become
+# read-only, so no process of the sandbox can create a file, a directory or an inode anywhere.
+_READ_ONLY = ["--remount-ro", "/dev", "--remount-ro", "/"]
+
+
+def _bwrap_root(seccomp_fd: int | None) -> list[str]:
+    """``bwrap_arguments`` without the harness and work directories."""
+    args = _bwrap_base(runs_as_root()) + ["--clearenv"]
+    if seccomp_fd is not None:
+        args += ["--seccomp", str(seccomp_fd)]
+    for key, value in CHILD_ENVIRONMENT.items():
+        args += ["--setenv", key, value]
+    args += ["--perms", "0755", "--dir", "/tmp"]
+    for prefix in _python_prefixes():
+        for ancestor in _ancestors(prefix):
+            args += ["--perms", "0755", "--dir", ancestor]
+        args += ["--ro-bind", prefix, prefix]
+    for ancestor in (SANDBOX_ROOT, SANDBOX_SITE):
+        args += ["--perms", "0755", "--dir", ancestor]
+    for index, directory in enumerate(site_directories()):
+        args += ["--ro-bind", directory, f"{SANDBOX_SITE}/{index}"]
+    return args
+
+
+@functools.cache
+def interpreter() -> str:
+    return os.path.realpath(sys.executable)
+
+
+@functools.cache
+def _python_prefixes() -> tuple[str, ...]:
+    """Directories outside /usr that the interpreter needs: its prefix (stdlib, libpython)."""
+    prefixes: list[str] = []
+    for path in (os.path.realpath(sys.base_prefix), os.path.dirname(interpreter())):
+        if any(_inside(path, other) for other in ["/usr", *prefixes]):
+            continue
+        prefixes.append(path)
+    return tuple(prefixes)
+
+
+def _inside(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+@functools.cache
+def site_directories() -> tuple[str, ...]:
+    """Where the running interpreter finds its packages (the venv's site-packages, NumPy's)."""
+    import numpy
+
+    candidates = [sysconfig.get_paths()[key] for key in ("purelib", "platlib")]
+    candidates.append(str(Path(numpy.__file__).resolve().parent.parent))
+    directories: list[str] = []
+    for candidate in candidates:
+        resolved = os.path.realpath(candidate)
+        if os.path.isdir(resolved) and resolved not in directories:
+            directories.append(resolved)
+    return tuple(directories)
+
+
+def _ancestors(path: str) -> list[str]:
+    parts = Path(path).parts[1:]
+    return ["/" + "/".join(parts[:index]) for index in range(1, len(parts))]
+
+
+class Stage:
+    """A private temporary directory holding exactly what the sandbox may see of the project:
+
+    harness/  harness.py, wire.py, calls.py          (bound at /sandbox/harness)
+    work/     public_tests.py, public_tests_data.npz (bound at /sandbox/work, the working dir)
+    """
+
+    def __init__(self, support_files):
+        if support_files is None:
+            support_files = [REPOSITORY / name for name in SUPPORT_FILES]
+            missing = [str(path) for path in support_files if not path.exists()]
+            if missing:
+                log.warning("support files missing (setup may fail): %s", ", ".join(missing))
+            support_files = [path for path in support_files if path.exists()]
+        self.support_files = [Path(path) for path in support_files]
+
+    def __enter__(self) -> Stage:
+        self.root = Path(tempfile.mkdtemp(prefix="cnn-grader-"))
+        self.harness = self.root / "harness"
+        self.work = self.root / "work"
+        for directory, sources in (
+            (self.harness, [GRADER_DIR / name for name in HARNESS_FILES]),
+            (self.work, self.support_files),
+        ):
+            directory.mkdir(mode=0o755)
+            directory.chmod(0o755)
+            for source in sources:
+                target = directory / source.name
+                shutil.copyfile(source, target)
+                target.chmod(0o444)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
