@@ -1,9 +1,13 @@
 """The hidden checks of each exercise (which calls to make) and their judging against the reference.
 
 Scoring rule. Each exercise has a few named checks ("output shape", "pad = 0", "cache", ...);
-a check passes only if every one of its cases passes, and the exercise scores
-``points x (checks passed / checks)`` (``grader.verdict.exercise_score``). So one mistake costs
-the checks it breaks, not the whole exercise.
+a check passes only if, on every one of its cases, the returned values match the reference's,
+and the exercise scores ``points x (checks passed / checks)`` (``grader.verdict.exercise_score``).
+So one mistake costs the checks it breaks, not the whole exercise, and credit comes only from
+right values: structure (None, type, tuple length, shape, scalar-ness, dtype), the cache and
+inputs left unchanged gate a case but earn nothing alone. A function that ignores its inputs
+(zeros of the right shape, an input passed back, a constant, random values) scores 0: every
+check has a case on which such a stub differs from the reference (see the anchor comments).
 
 Cases. A check holds the public cases that fit it (``hidden=False``, the very inputs students
 see in ``public_tests_data.npz``) and fresh cases drawn from ``np.random.default_rng`` seeded
@@ -11,15 +15,17 @@ by ``(seed, exercise index)``: random sizes within each check's constraints plus
 (pad = 0, uneven strides, stride > f, f = 1, f equal to the input size, m = 1, n_C = 1,
 non-square). Every check has at least one hidden case, so passing cannot come from memorising
 public outputs. Pooling and mask inputs hold distinct values (no ties for the maximum). Sizes
-stay small: a loop implementation runs a whole exercise well under a second.
+stay small: a loop implementation runs a whole exercise well under a second. The structural
+checks use the exercise's simplest cases (see ``_single_window_pool``), so that a mistake of one
+property costs that property's checks and not these.
 
-What a check compares depends on its name (``ASPECTS``): "output shape" compares structure
-only (None, type, tuple length, shape, scalar-ness, dtype); "cache" compares the cache;
-"inputs unchanged" compares the arguments after the call with those before it (and needs a
-well-formed output); "dA_prev" / "dW" / "db" compare one output of conv_backward; every other
-check compares the main output(s), structure then values, with ``public_tests``' tolerances
-(rtol=1e-7, atol=1e-9). Comparisons never trust the returned objects: only exact ``np.ndarray``,
-tuple/list, dict and builtin number types are accepted, and NaN equals nothing.
+What a case compares depends on its check's name (``ASPECTS``), always structure first and
+values last: "cache" also compares the cache (between the two); "inputs unchanged" also compares
+the arguments after the call with those before it; "dA_prev" / "dW" / "db" compare the tuple and
+that one output of conv_backward; every other check ("output shape" included) compares the main
+output(s), with ``public_tests``' tolerances (rtol=1e-7, atol=1e-9). Comparisons never trust the
+returned objects: only exact ``np.ndarray``, tuple/list, dict and builtin number types are
+accepted, and NaN equals nothing.
 
 Hints come from ``public_tests.diagnose`` (the same diagnosis the public tests print) after a
 short structural sentence; neither quotes hidden inputs, expected values or code.
@@ -42,15 +48,12 @@ from grader.exercises import EXERCISE_NAMES
 from grader.verdict import CheckVerdict
 
 ASPECTS = {
-    "output shape": "structure",
-    "output shapes": "structure",
-    "returns a scalar": "structure",
     "cache": "cache",
     "inputs unchanged": "unchanged",
     "dA_prev": "dA_prev",
     "dW": "dW",
     "db": "db",
-}  # every other check name: "values"
+}  # every other check name ("output shape", "returns a scalar", ...): "values"
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,9 @@ class Check:
 def describe_rule() -> str:
     """The scoring rule, in one sentence for reports and the README."""
     return (
-        "Each exercise scores points x (checks passed / checks); a check passes only if all of"
-        " its cases pass (public cases and fresh hidden ones, compared with the reference)."
+        "Each exercise scores points x (checks passed / checks); a check passes only if the"
+        " returned values match the reference on all of its cases (public cases and fresh"
+        " hidden ones): a right shape, cache or untouched input earns nothing alone."
     )
 
 
@@ -242,6 +246,28 @@ def _uneven(rng, f: int, pad: int, stride: int, low=4, high=9) -> int:
     return int(rng.choice(choices))
 
 
+# Structural checks ("output shape", "cache", "inputs unchanged") compare values too, so their
+# cases are the simplest of the exercise: one example, stride 1 or a single window, and for
+# pooling max mode (plus one average case where either branch could modify an input). There a
+# mistake of one property (the stride, overlapping windows, average mode, several examples)
+# gives the right values, and costs its own checks, not these. A single window still
+# tells the output-size formula apart (an uneven size rounded up gives two windows) and still
+# tells a stub from the reference: the maximum of a window lies at one given position with
+# probability 1 / f^2 per channel, so with four channels and two windows a stub that returns an
+# input element is right on both with probability below 1e-6.
+
+
+def _single_window_pool(rng, n: int, f: int, **fixed) -> tuple:
+    """(A_prev, hparameters) of one example, four channels, n x n, one window per axis (stride
+    f, so n - f < f): uneven unless f = n."""
+    return pool_args(rng, **{"m": 1, "n_H": n, "n_W": n, "n_C": 4, "f": f, "stride": f, **fixed})
+
+
+def _single_window_pool_backward(rng, n: int, f: int) -> tuple:
+    """(dA, cache) for pool_backward on ``_single_window_pool`` inputs."""
+    return pool_backward_args(rng, m=1, n_H=n, n_W=n, n_C=4, f=f, stride=f)
+
+
 # ---------------------------------------------------------------------------------------------
 # The checks of each exercise: (check name, hidden args, public selectors). A public case joins
 # a check when it matches a selector: "all", "label:<words in its label>", or tags joined by
@@ -256,7 +282,8 @@ def _zero_pad_plan(rng) -> list[tuple[str, list[tuple], list[str]]]:
         ("output shape", [(X(2, 3, 5, 2), 2), (X(1, 4, 4, 3), 0)], ["all"]),
         ("values", [(X(3, 4, 4, 2), _pick(rng, 1, 3)), (X(2, 2, 2, 3), 1)],
          ["label:several examples"]),
-        ("pad = 0", [(X(2, 3, 3, 2), 0)], ["pad=0"]),
+        # The anchor (pad 1): with pad = 0 the right answer is X itself, so `return X` would pass
+        ("pad = 0", [(X(2, 3, 3, 2), 0), (X(1, 2, 2, 1), 1)], ["pad=0"]),
         ("non-square input", [(X(2, _pick(rng, 2, 3), _pick(rng, 4, 6), 3), 2)],
          ["non-square & pad>0"]),
         ("integer input", [(rng.integers(-9, 10, size=(2, 3, 3, 2)), 2)], ["label:integer"]),
@@ -289,13 +316,18 @@ def _conv_forward_plan(rng):
     def plain(**fixed):
         return conv_args(rng, **_plain_conv(rng, **fixed))
 
+    def simple(**fixed):  # one example, stride 1: see _single_window_pool
+        return plain(m=1, **fixed)
+
     general = conv()
     A_prev, W, b, hparameters = general
     flipped = (A_prev, W[::-1, ::-1].copy(), b, dict(hparameters))  # shows a flipped kernel
     n = _pick(rng, 2, 3)
     return [
-        ("output shape", [conv(), conv(stride=2, n_H=_uneven(rng, 3, 1, 2), f=3, pad=1)],
-         ["all"]),
+        # 2 input channels, 3 filters, pad 2; then one window per axis on an uneven size
+        # (rounded up, it gives two), so that a wrong stride is not also a wrong shape here
+        ("output shape", [simple(n_C_prev=2, n_C=3, pad=2),
+                          simple(n_H=2, n_W=3, f=3, stride=3, pad=1)], []),
         ("values", [general, flipped, conv()], ["label:seed-like", "label:flipped kernel"]),
         ("padding", [plain(pad=2), plain(pad=3, f=2)], ["label:stride 1, pad 3"]),
         ("pad = 0", [plain(pad=0), plain(pad=0, f=2)], ["pad=0 & stride=1 & !f=1 & !f=n"]),
@@ -306,8 +338,8 @@ def _conv_forward_plan(rng):
         ("several examples", [plain(m=_pick(rng, 3, 4))], []),
         ("edge cases", [plain(f=1), plain(m=1, n_C_prev=1, n_C=1),
                         plain(n_H=n, n_W=n, f=n + 2)], ["label:f = 1", "label:as large"]),
-        ("cache", [conv()], ["label:seed-like"]),
-        ("inputs unchanged", [conv()], []),
+        ("cache", [simple()], []),
+        ("inputs unchanged", [simple()], []),
     ]  # fmt: skip
 
 
@@ -322,10 +354,12 @@ def _pool_forward_plan(rng):
     def plain(**fixed):
         return pool_args(rng, **_plain_pool(rng, **fixed))
 
+    def single(n, f, mode="max"):
+        return (*_single_window_pool(rng, n, f), mode)
+
     shared = [plain(), pool()]
     return [
-        ("output shape", _both_modes([pool(stride=2, n_H=_uneven(rng, 2, 0, 2), f=2)]),
-         ["all"]),
+        ("output shape", [single(3, 2), single(5, 3)], []),
         ("max pooling", [(*args, "max") for args in shared],
          ["label:f = stride = 2, one example, max"]),
         ("average pooling", [(*args, "average") for args in shared],
@@ -340,8 +374,8 @@ def _pool_forward_plan(rng):
         ("edge cases", _both_modes([plain(f=1, stride=1), plain(n_H=3, n_W=3, f=3, stride=1),
                                     plain(m=1, n_C=1)]), ["f=1", "f=n"]),
         ("default mode is max", [plain()], ["label:default mode"]),
-        ("cache", [(*pool(), "average")], ["mode=max & m>1"]),
-        ("inputs unchanged", _both_modes([pool()]), []),
+        ("cache", [single(3, 3), single(4, 4)], []),
+        ("inputs unchanged", [single(3, 3), single(4, 4, "average")], []),  # either branch
     ]  # fmt: skip
 
 
@@ -352,9 +386,13 @@ def _conv_backward_plan(rng):
     def plain(**fixed):
         return conv_backward_args(rng, **_plain_conv(rng, **{"f": 2, "stride": 2, **fixed}))
 
+    def single(n, pad=1):  # one example, one window (f = n + 2 * pad): see _single_window_pool
+        sizes = _plain_conv(rng, m=1, n_H=n, n_W=n, f=n + 2 * pad, pad=pad, stride=1)
+        return conv_backward_args(rng, **sizes)
+
     shared = [grad(), plain()]
     return [
-        ("output shapes", [grad()], ["all"]),
+        ("output shapes", [single(2), single(3, pad=0)], []),  # pad = 0: the crop
         ("dA_prev", shared, ["label:seed-like"]),
         ("dW", shared, ["label:seed-like"]),
         ("db", shared, ["label:seed-like"]),
@@ -368,7 +406,7 @@ def _conv_backward_plan(rng):
         ("several examples", [plain(m=_pick(rng, 3, 4))], []),
         ("edge cases", [plain(f=1, stride=1), plain(m=1, n_C_prev=1, n_C=1),
                         plain(n_H=3, n_W=3, f=5, stride=1)], ["label:one channel"]),
-        ("inputs unchanged", [grad()], []),
+        ("inputs unchanged", [single(3)], []),
     ]  # fmt: skip
 
 
@@ -407,9 +445,12 @@ def _pool_backward_plan(rng):
     def plain(**fixed):
         return pool_backward_args(rng, **_plain_pool(rng, **fixed))
 
+    def single(n, mode="max"):  # see _single_window_pool
+        return (*_single_window_pool_backward(rng, n, n), mode)
+
     shared = [plain(), grad()]
     return [
-        ("output shape", _both_modes([grad()]), ["all"]),
+        ("output shape", [single(3), single(4)], []),
         ("max mode", [(*args, "max") for args in shared], ["label:f = stride = 2, max"]),
         ("average mode", [(*args, "average") for args in shared],
          ["label:f = stride = 2, average"]),
@@ -423,7 +464,7 @@ def _pool_backward_plan(rng):
         ("edge cases", _both_modes([plain(f=1, stride=1), plain(n_H=3, n_W=3, f=3, stride=1),
                                     plain(m=1, n_C=1)]), ["label:as large"]),
         ("default mode is max", [plain()], ["label:default mode"]),
-        ("inputs unchanged", _both_modes([grad()]), []),
+        ("inputs unchanged", [single(3), single(4, "average")], []),  # either branch could
     ]  # fmt: skip
 
 
@@ -550,16 +591,23 @@ def _returned(outcome: Outcome):
     return outcome.returned
 
 
-def _aspect_mismatch(exercise, aspect, args, got, expected, outcome):
-    if aspect == "unchanged":
-        mismatch = public_tests.compare_output(exercise, args, got, expected, "structure")
-        if mismatch is not None:
-            return mismatch
+def _case_mismatch(exercise, aspect, args, got, expected, outcome):
+    """Why one case fails its check (None: it passes): structure, then the check's own aspect
+    (the cache, the inputs after the call), then the values. Structure alone never passes."""
+    if aspect in ("dA_prev", "dW", "db"):  # the tuple, then that gradient's structure and values
+        return public_tests.compare_output(exercise, args, got, expected, aspect)
+    mismatch = public_tests.compare_output(exercise, args, got, expected, "structure")
+    if mismatch is None and aspect == "cache":
+        mismatch = public_tests.compare_output(exercise, args, got, expected, "cache")
+    if mismatch is None and aspect == "unchanged":
         if outcome.args_after is None:
             text = "the inputs could not be checked after the call (a grader problem)"
-            return public_tests.Mismatch("inputs", "modified", text, text)
-        return public_tests.modified_inputs(exercise, args, tuple(outcome.args_after))
-    return public_tests.compare_output(exercise, args, got, expected, aspect)
+            mismatch = public_tests.Mismatch("inputs", "modified", text, text)
+        else:
+            mismatch = public_tests.modified_inputs(exercise, args, tuple(outcome.args_after))
+    if mismatch is None:
+        mismatch = public_tests.compare_output(exercise, args, got, expected, "values")
+    return mismatch
 
 
 def judge(
@@ -571,7 +619,7 @@ def judge(
         for check, check_outcomes in zip(checks, outcomes, strict=True)
     ):
         raise ValueError("outcomes must match checks case by case")
-    judged = []  # per check: [(CaseResult, Mismatch | None)]
+    judged = []  # per check: [(CaseResult, Mismatch | None, hidden)]
     for check, check_outcomes in zip(checks, outcomes, strict=True):
         aspect = ASPECTS.get(check.name, "values")
         rows = []
@@ -581,50 +629,44 @@ def judge(
             got = _returned(outcome)
             try:
                 values = public_tests.compare_output(exercise, args, got, expected, "values")
-                mismatch = (
-                    values
-                    if aspect == "values"
-                    else _aspect_mismatch(exercise, aspect, args, got, expected, outcome)
-                )
+                mismatch = _case_mismatch(exercise, aspect, args, got, expected, outcome)
             except Exception:  # untrusted data that defeats the comparison fails the case
                 text = "the returned value could not be checked"
                 values = mismatch = public_tests.Mismatch("output", "type", text, text)
-            rows.append(
-                (public_tests.CaseResult(case.tags, args, got, expected, values is None), mismatch)
-            )
-        judged.append((check, aspect, rows))
+            result = public_tests.CaseResult(case.tags, args, got, expected, values is None)
+            rows.append((result, mismatch, case.hidden))
+        judged.append((check, rows))
 
-    all_results = [result for _, _, rows in judged for result, _ in rows]
     verdicts = []
-    for check, aspect, rows in judged:
-        failed = [mismatch for _, mismatch in rows if mismatch is not None]
+    for check, rows in judged:
+        failed = [row for row in rows if row[1] is not None]
         if not failed:
             verdicts.append(CheckVerdict(check.name, True, None))
-            continue
-        verdicts.append(
-            CheckVerdict(
-                check.name, False, _hint(exercise, aspect, rows, failed[0], judged, all_results)
-            )
-        )
+        else:
+            verdicts.append(CheckVerdict(check.name, False, _hint(exercise, rows, judged)))
     return tuple(verdicts)
 
 
-def _hint(exercise, aspect, rows, mismatch, judged, all_results) -> str:
-    """The structural sentence of the first failure, then the diagnosis when there is one."""
+# Mismatch kinds that describe the returned structure; a check names them before its own
+# aspect (the cache, the inputs) and before values.
+_STRUCTURE_KINDS = ("none", "type", "length", "shape", "scalar", "dtype")
+
+
+def _hint(exercise, rows, judged) -> str:
+    """The sentence of the first structural failure (else the first failure), then the
+    diagnosis when there is one."""
+    failed = [mismatch for _, mismatch, _ in rows if mismatch is not None]
+    mismatch = next((m for m in failed if m.kind in _STRUCTURE_KINDS), failed[0])
     summary = mismatch.summary
-    if aspect in ("cache", "unchanged") or mismatch.kind in public_tests.QUIET_KINDS:
+    if mismatch.kind in public_tests.QUIET_KINDS:
         return summary
     # The whole exercise first: its patterns ("fails only when pad = 0") and pairs (both modes
     # of one input) span checks. Then this check's failures against every passing case.
-    own = [result for result, _ in rows]
+    every = [result for _, other_rows in judged for result, _, _ in other_rows]
+    own = [result for result, _, _ in rows]
     own_ids = {id(result) for result in own}
-    others = [
-        result
-        for _, _, other_rows in judged
-        for result, _ in other_rows
-        if result.passed and id(result) not in own_ids
-    ]
-    diagnosis = public_tests.diagnose(exercise, all_results) or public_tests.diagnose(
+    others = [r for r in every if r.passed and id(r) not in own_ids]
+    diagnosis = public_tests.diagnose(exercise, every) or public_tests.diagnose(
         exercise, own + others
     )
     return f"{summary}. Hint: {diagnosis}" if diagnosis else summary

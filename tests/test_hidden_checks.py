@@ -141,9 +141,19 @@ def test_edge_cases_are_present():
 
 
 def test_rule_is_documented():
-    """Do the module and describe_rule state the scoring rule?"""
+    """Do the module and describe_rule state the scoring rule, credit for right values only?"""
     assert "checks passed / checks" in hc.describe_rule()
+    assert "returned values match the reference" in hc.describe_rule()
     assert "checks passed / checks" in hc.__doc__
+    assert "earn nothing alone" in hc.__doc__
+
+
+@pytest.mark.parametrize("seed", [0, SEED, 2**63 - 1])
+def test_pad_0_check_has_an_anchor_that_return_X_fails(seed):
+    """Does zero_pad's "pad = 0" check hold a pad > 0 case, where `return X` is wrong (with
+    pad = 0 the right answer is X itself)?"""
+    (check,) = [c for c in hc.hidden_checks("zero_pad", seed) if c.name == "pad = 0"]
+    assert any(case.call.args[1] > 0 for case in check.cases if case.hidden)
 
 
 # --- judging ---------------------------------------------------------------------------------
@@ -243,7 +253,8 @@ def test_nan_never_equals_anything():
             row[index] = Outcome(returned=poisoned, args_after=outcome.args_after)
     verdicts = {v.name: v for v in hc.judge("pool_backward", checks, outcomes)}
     assert not verdicts["max mode"].passed and "NaN" in verdicts["max mode"].hint
-    assert verdicts["output shape"].passed  # structure alone is still right
+    assert not verdicts["output shape"].passed  # the right structure earns nothing alone
+    assert "NaN" in verdicts["output shape"].hint
 
 
 def test_wrong_tuple_length_fails():
@@ -254,8 +265,8 @@ def test_wrong_tuple_length_fails():
         [Outcome(returned=o.returned[:2], args_after=o.args_after) for o in row] for row in outcomes
     ]
     verdicts = hc.judge("conv_backward", checks, outcomes)
-    assert not any(v.passed for v in verdicts if v.name != "inputs unchanged")
-    assert "returned 2 items" in verdicts[0].hint
+    assert not any(v.passed for v in verdicts)
+    assert "returned the wrong number of items; expected 3" in verdicts[0].hint
 
 
 def test_lying_array_subclass_is_not_trusted():
@@ -296,6 +307,31 @@ def test_lying_object_is_not_trusted():
         "conv_single_step", checks, same_outcome("conv_single_step", checks, outcome)
     )
     assert not any(v.passed for v in verdicts)
+
+
+@pytest.mark.parametrize("exercise", EXERCISE_NAMES)
+def test_right_structure_with_wrong_values_fails_every_check(exercise):
+    """Do the reference's outputs with every float replaced by zeros (right shapes, the cache
+    passed back, the inputs untouched) fail every check, structural ones included?"""
+    checks = hc.hidden_checks(exercise, SEED)
+    outcomes = [
+        [Outcome(returned=zeroed(o.returned), args_after=o.args_after) for o in row]
+        for row in reference_outcomes(exercise, checks)
+    ]
+    verdicts = hc.judge(exercise, checks, outcomes)
+    assert not any(v.passed for v in verdicts), [v.name for v in verdicts if v.passed]
+
+
+def zeroed(value):
+    """``value`` with its main output(s) as zeros of the same shape and dtype; a forward
+    function's cache is kept as it is."""
+    if type(value) is tuple and len(value) == 2 and type(value[1]) is tuple:
+        return zeroed(value[0]), value[1]
+    if type(value) is tuple:
+        return tuple(zeroed(item) for item in value)
+    if type(value) is np.ndarray:
+        return np.zeros_like(value)
+    return 0.0
 
 
 def test_modified_inputs_fail_only_inputs_unchanged():
