@@ -27,12 +27,17 @@ output(s), with ``public_tests``' tolerances (rtol=1e-7, atol=1e-9). Comparisons
 returned objects: only exact ``np.ndarray``, tuple/list, dict and builtin number types are
 accepted, and NaN equals nothing.
 
-Hints come from ``public_tests.diagnose`` (the same diagnosis the public tests print) after a
-short structural sentence; neither quotes hidden inputs, expected values or code.
+Hints. A failing check names its first structural problem (else its first failure), then adds
+the diagnosis of ``public_tests.diagnose`` (the same the public tests print) built only on the
+cases that returned a value. When every failing case raised, the hint says so and names the
+exception type: a hidden case's error is reduced to its first word (the type), never the
+student's message; only a public case's message may feed a diagnosis. Hints never quote hidden
+inputs, expected values or code.
 """
 
 from __future__ import annotations
 
+import builtins
 import copy
 import functools
 import threading
@@ -583,12 +588,25 @@ def _expected(exercise: str, case: Case):
     return expected
 
 
-def _returned(outcome: Outcome):
+def _returned(outcome: Outcome, hidden: bool):
+    """What the call gave, as ``public_tests.compare_output`` takes it: a Raised when it raised.
+    A hidden case's error is kept to its first word (the exception type, "timeout"...), so that
+    no hint can quote or react to the student's own message on inputs the student has not seen."""
     if type(outcome) is not Outcome:
         return public_tests.Raised("crashed: no outcome")
     if outcome.error is not None:
-        return public_tests.Raised(str(outcome.error))
+        return public_tests.Raised(_first_word(outcome.error) if hidden else str(outcome.error))
     return outcome.returned
+
+
+def _first_word(error) -> str:
+    """The part of a hidden case's error that a hint may show: a built-in exception's name,
+    the grader's own words ("timeout", "crashed"...), or "an exception" (a class of the
+    student's own could carry any name)."""
+    head = str(error).split(":", 1)[0].strip()
+    builtin = getattr(builtins, head, None)
+    is_builtin_exception = isinstance(builtin, type) and issubclass(builtin, BaseException)
+    return head if is_builtin_exception or head in _NOT_EXCEPTIONS else "an exception"
 
 
 def _case_mismatch(exercise, aspect, args, got, expected, outcome):
@@ -626,7 +644,7 @@ def judge(
         for case, outcome in zip(check.cases, check_outcomes, strict=True):
             args = case.call.args
             expected = _expected(exercise, case)
-            got = _returned(outcome)
+            got = _returned(outcome, case.hidden)
             try:
                 values = public_tests.compare_output(exercise, args, got, expected, "values")
                 mismatch = _case_mismatch(exercise, aspect, args, got, expected, outcome)
@@ -653,11 +671,23 @@ _STRUCTURE_KINDS = ("none", "type", "length", "shape", "scalar", "dtype")
 
 
 def _hint(exercise, rows, judged) -> str:
-    """The sentence of the first structural failure (else the first failure), then the
-    diagnosis when there is one."""
-    failed = [mismatch for _, mismatch, _ in rows if mismatch is not None]
-    mismatch = next((m for m in failed if m.kind in _STRUCTURE_KINDS), failed[0])
+    """What a failing check tells the student, without quoting hidden data.
+
+    When some failing case returned a value: the sentence of the first structural failure (else
+    the first failure), then the diagnosis of ``public_tests.diagnose`` over the cases that
+    returned a value (a pattern such as "fails only when pad = 0" built on calls that raised would
+    describe values that never came back). When every failing case raised: say so, with the
+    exception type (a hidden case's error is its first word only).
+    """
+    failed = [(result, mismatch, hidden) for result, mismatch, hidden in rows if mismatch]
+    returned = [row for row in failed if not isinstance(row[0].got, public_tests.Raised)]
+    if not returned:
+        return _raised_summary(exercise, failed, judged)
+    mismatch = next((m for _, m, _ in returned if m.kind in _STRUCTURE_KINDS), returned[0][1])
     summary = mismatch.summary
+    raised = [row for row in failed if isinstance(row[0].got, public_tests.Raised)]
+    if raised:
+        summary += f"; it also raised {_exception_names(raised)} on other cases"
     if mismatch.kind in public_tests.QUIET_KINDS:
         return summary
     # The whole exercise first: its patterns ("fails only when pad = 0") and pairs (both modes
@@ -666,7 +696,45 @@ def _hint(exercise, rows, judged) -> str:
     own = [result for result, _, _ in rows]
     own_ids = {id(result) for result in own}
     others = [r for r in every if r.passed and id(r) not in own_ids]
-    diagnosis = public_tests.diagnose(exercise, every) or public_tests.diagnose(
-        exercise, own + others
-    )
+    diagnosis = _diagnose(exercise, every) or _diagnose(exercise, own + others)
     return f"{summary}. Hint: {diagnosis}" if diagnosis else summary
+
+
+def _diagnose(exercise, results) -> str | None:
+    """``public_tests.diagnose`` on the cases that returned a value."""
+    returned = [r for r in results if not isinstance(r.got, public_tests.Raised)]
+    if not any(not r.passed for r in returned):
+        return None
+    return public_tests.diagnose(exercise, returned)
+
+
+def _exception_names(rows) -> str:
+    """The exception types of failed rows, in order, each once ("ValueError, an exception")."""
+    names = []
+    for result, _, _ in rows:
+        name = _first_word(result.got.error)
+        if name not in names:
+            names.append(name)
+    return ", ".join(names)
+
+
+# Outcome errors that are not an exception raised by the student's code (grader.calls.Outcome).
+_NOT_EXCEPTIONS = frozenset(
+    {"NotImplementedError", "timeout", "crashed", "not found", "output too large"}
+)
+
+
+def _raised_summary(exercise, failed, judged) -> str:
+    """The hint of a check whose failing cases all raised (or timed out, or crashed)."""
+    public = [row for row in failed if not row[2]]
+    first = (public or failed)[0]
+    summary = first[1].summary  # "<exercise> raised TypeError", "... is not implemented yet"...
+    if public:  # the student's own message on a case they have seen may be diagnosed
+        hint = public_tests.diagnose(exercise, [result for result, _, _ in public])
+        return f"{summary}. Hint: {hint}" if hint else summary
+    if _first_word(first[0].got.error) in _NOT_EXCEPTIONS:
+        return summary  # its own sentence says what happened
+    public_results = [r for _, rows in judged for r, _, hidden in rows if not hidden]
+    passes_public = public_results and all(r.passed for r in public_results)
+    where = "; it passes the public cases" if passes_public else ""
+    return f"{exercise} raised an exception on hidden cases ({_exception_names(failed)}){where}"

@@ -210,12 +210,17 @@ def test_correct_implementation_passes_every_check(variant: Variant):
 
 
 def test_targeted_hints_reach_the_grader():
-    """Do most catalogued hints also appear in the hidden-check verdicts?"""
+    """Do most catalogued hints also appear in the hidden-check verdicts? A check whose failing
+    cases all raised says that it raised instead of a pattern over values that never came back
+    (the public test shows the exception next to its hint), and that counts too."""
     hinted = [variant for variant in MISTAKES if variant.hint]
     reached = 0
     for variant in hinted:
         _, verdicts = judged_mistake(variant)
-        reached += any(variant.hint in (v.hint or "") for v in verdicts if not v.passed)
+        failed = [v for v in verdicts if not v.passed]
+        reached += any(variant.hint in v.hint for v in failed) or all(
+            " raised " in v.hint and "Hint:" not in v.hint for v in failed
+        )
     assert reached >= 0.95 * len(hinted), f"{reached} of {len(hinted)}"
 
 
@@ -332,6 +337,77 @@ def zeroed(value):
     if type(value) is np.ndarray:
         return np.zeros_like(value)
     return 0.0
+
+
+def outcomes_raising_on_hidden_cases(exercise, checks, error: str) -> list[list[Outcome]]:
+    """The reference's outcomes on public cases, ``error`` on every hidden case."""
+    return [
+        [
+            Outcome(error=error, args_after=case.call.args)
+            if case.hidden
+            else Outcome(returned=hc.expected_output(exercise, case.call.args))
+            for case in check.cases
+        ]
+        for check in checks
+    ]
+
+
+@pytest.mark.parametrize("exercise", EXERCISE_NAMES)
+def test_raising_only_on_hidden_cases_is_said_plainly(exercise):
+    """Is a function that passes the public cases and raises on hidden ones told that it raised
+    and of which type, never a pattern over values it did not return, nor its own message?"""
+    checks = hc.hidden_checks(exercise, SEED)
+    error = "ValueError: operands could not be broadcast together; secret 0.123"
+    verdicts = hc.judge(exercise, checks, outcomes_raising_on_hidden_cases(exercise, checks, error))
+    for verdict in verdicts:
+        assert not verdict.passed
+        assert verdict.hint == (
+            f"{exercise} raised an exception on hidden cases (ValueError);"
+            " it passes the public cases"
+        )
+
+
+def test_hidden_error_names_only_built_in_exceptions():
+    """Does a hidden case's error show only a built-in exception's name, never a class name of
+    the student's (which could carry hidden data) or the message?"""
+    checks = hc.hidden_checks("conv_forward", SEED)
+    outcomes = outcomes_raising_on_hidden_cases("conv_forward", checks, "Leak_0_123: secret")
+    for verdict in hc.judge("conv_forward", checks, outcomes):
+        assert "Leak" not in verdict.hint and "secret" not in verdict.hint
+        assert "raised an exception on hidden cases (an exception)" in verdict.hint
+
+
+def test_public_error_message_may_be_diagnosed():
+    """Is a public case's own message still diagnosed (a KeyError on 'f' in conv_forward)?"""
+    checks = hc.hidden_checks("conv_forward", SEED)
+    outcomes = same_outcome("conv_forward", checks, Outcome(error="KeyError: 'f'"))
+    verdicts = {v.name: v for v in hc.judge("conv_forward", checks, outcomes)}
+    assert "comes from W.shape" in verdicts["values"].hint  # a check with public cases
+    hidden_only = verdicts["inputs unchanged"].hint  # a check of hidden cases only
+    assert hidden_only == "conv_forward raised an exception on hidden cases (KeyError)"
+
+
+def test_some_cases_raise_some_return_wrong_values():
+    """When some failing cases raised and others returned wrong values, does the hint describe
+    the wrong values, say that it also raised, and diagnose only the values?"""
+    checks = hc.hidden_checks("pool_forward", SEED)
+    outcomes = reference_outcomes("pool_forward", checks)
+    for row, check in zip(outcomes, checks, strict=True):
+        for index, case in enumerate(check.cases):
+            if case.hidden and case.call.args[0].shape[0] > 1:  # several examples: it raises
+                row[index] = Outcome(error="IndexError: index 1", args_after=case.call.args)
+            elif len(case.call.args) > 2 and case.call.args[2] == "average":  # max's values
+                max_args = (*case.call.args[:2], "max")
+                row[index] = Outcome(
+                    returned=hc.expected_output("pool_forward", max_args),
+                    args_after=case.call.args,
+                )
+    verdicts = {v.name: v for v in hc.judge("pool_forward", checks, outcomes)}
+    hint = verdicts["average pooling"].hint
+    assert hint.startswith("pool_forward(...)[0] (A) has the right shape but wrong values")
+    assert "it also raised IndexError on other cases" in hint
+    assert "average mode returns the max result" in hint
+    assert "index 1" not in hint
 
 
 def test_modified_inputs_fail_only_inputs_unchanged():
