@@ -71,7 +71,13 @@ c.Autograde.autograde_preprocessors = [
     # in the execute_result) into the gradebook.
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",  # NB: after SaveAutoGrades: uses its scores
-    "nbgrader.preprocessors.CheckCellMetadata",
+    # Allow-list HTML sanitiser for everything a student wrote (markdown, raw cells, attachments,
+    # outputs, cell and notebook metadata): formgrader and the feedback pages render the saved
+    # notebook's markdown without any sanitiser. NB: after every step that writes into the
+    # notebook, so nothing unsanitised is saved; after SaveAutoGrades, so it cannot change a score
+    # (it keeps the verdict outputs as they are anyway).
+    "grader.sanitize.SanitizeStudentContent",
+    "nbgrader.preprocessors.CheckCellMetadata",  # NB: last: validates what the others left
 ]
 # Run the student's code in bubblewrap. False is for the grader's own development only.
 c.TrustedGrade.sandbox = True
@@ -84,6 +90,9 @@ c.Autograde.exporter_class = "grader.nbgrader_plugin.SubmissionReader"
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "grader.nbgrader_plugin.HideTestCode",
+    # The same sanitiser again, in case the notebook was autograded by an older configuration.
+    # NB: after GetGrades (it keeps the nbgrader metadata GetGrades fills in).
+    "grader.sanitize.SanitizeStudentContent",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
