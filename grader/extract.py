@@ -19,35 +19,77 @@ How a solution cell is found, per exercise (see ``extract``):
 4. Otherwise the exercise is "not found", with a message naming the function that was expected
    (and the similarly named functions the notebook does define, for a renamed function).
 
+Only the cells these rules can pick are parsed: a solution cell (its grade_id is an exercise's) or
+a cell whose text names a graded function in a ``def`` (``def zero_pad``, also ``def
+convolve_window`` of the older edition). Every other cell is never parsed, tokenized or
+neutralised; only its ``def name(`` lines at the start of a line are listed, to suggest a renamed
+function in a "not found" message.
+
 Code outside the graded cells is never run: a helper that a solution calls must be defined in the
 same cell (nbgrader's usual rule: no extra cells), or the call fails with a NameError.
 
 Notebooks in nbformat 4 are read as plain JSON; older formats (3, 2...) are converted by
 nbformat. IPython magics (``%matplotlib``, ``%%time``), shell lines (``!pip install``) and help
 lines (``np.pad?``) are not Python: they are neutralised (commented out) in the extracted code.
+
+Bounds. A submission file is hostile input to the trusted grader, so reading it has fixed caps,
+each far above a real submission (a few hundred kB, about 60 cells, solution cells of a few
+thousand characters) and each checked before the work it bounds. A breach is a clear message
+within seconds, for the whole submission or for one exercise:
+
+- file: at most ``MAX_NOTEBOOK_BYTES`` (64 MiB), a regular file read only through
+  ``grader.intake.read_regular_file`` (no link followed, no FIFO or device opened); otherwise the
+  submission's ``Extraction.error``.
+- cells: at most ``MAX_CELLS`` (10,000) of any type; more is the submission's error.
+- one cell: a cell the rules above could pick holds at most ``MAX_CELL_CHARS`` (1 Mi = 1,048,576)
+  characters. A larger one is never parsed and fails only the exercise it would be graded for
+  ("<exercise> not graded: its cell ... holds N characters"); the others are graded as usual.
+  A larger cell that no rule picks is only searched for a ``def`` of a graded function.
+- parse time: the cells parsed (tokenized for magics, ``ast.parse``) hold at most
+  ``MAX_PARSED_CHARS`` (2 Mi) characters in all; more is the submission's error. This bounds the
+  parsing to about 3 s of CPU at worst (measured: two cells of 1 Mi single-character tokens with a
+  magic line each), against about 5 ms for a real notebook; the CPU limit below is the backstop.
+- memory and time: reading, JSON parsing and extraction run in a short-lived child process
+  (``python -I -S``, an empty environment, started per notebook, never forked from the grader,
+  whose callers run threads) limited to ``CHILD_MEMORY_BYTES`` (1 GiB) of address space,
+  ``CHILD_CPU_SECONDS`` (5 s) of CPU and ``CHILD_WALL_SECONDS`` (10 s) of wall clock. A breach
+  kills the child and is the submission's error ("... within the grader's memory limit", "...
+  time limit"). The grader's own process only waits for the child's answer, an Extraction as
+  JSON (``Extraction.to_json`` / ``Extraction.from_json``, strictly validated), so no notebook
+  can stall it or grow its memory. The price is the child's start-up: about 30 ms of CPU per
+  notebook, against 3-5 ms for the extraction itself.
 """
 
 from __future__ import annotations
 
+# The extraction child imports this module: every import here is paid once per notebook, so what
+# only the parent needs (subprocess, signal, logging) or only some cells need (tokenize, difflib,
+# hashlib, nbformat) is imported where it is used.
 import ast
-import difflib
-import hashlib
-import io
 import json
+import os
 import re
-import tokenize
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.exercises import EXERCISE_NAMES, EXERCISES, SETUP_SOURCE
+from grader.intake import IntakeError, read_regular_file
 
 # The setup cell of the released notebook (grade_id "setup"): the graded code runs after it. It is
 # the release's, not the student's copy, so an edited setup cell can neither break nor help grading.
 TRUSTED_SETUP = SETUP_SOURCE
 
-# A submission is a few hundred kB; plots can make it a few MB. Anything far larger is not one,
-# and reading it whole would only waste the grader's memory.
+# The caps of the module docstring ("Bounds"), each far above any real submission: a notebook is a
+# few hundred kB (plots can make it a few MB), about 60 cells; a solution cell a few thousand
+# characters.
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
+MAX_CELLS = 10_000
+MAX_CELL_CHARS = 1024 * 1024
+MAX_PARSED_CHARS = 2 * 1024 * 1024
+CHILD_MEMORY_BYTES = 1024 * 1024 * 1024
+CHILD_CPU_SECONDS = 5
+CHILD_WALL_SECONDS = 10
 
 NOTE_BY_NAME = "graded by function name: the nbgrader cell metadata was missing or damaged"
 NOTE_OLDER_EDITION = (
@@ -61,10 +103,20 @@ OLDER_EDITION_CONV_SINGLE_STEP = (
     "every element before the sum), so it cannot be graded as "
     "conv_single_step(a_slice_prev, W, b) = sum(a_slice_prev * W) + b"
 )
+OLDER_EDITION_MARKER = "### START CODE HERE ###"
 
 # Cell magics whose body is still Python: only their first line is neutralised. Any other cell
 # magic (%%bash, %%writefile, %%html...) makes the whole cell something other than Python.
 PYTHON_BODY_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug"})
+
+# The functions whose `def` makes a cell worth parsing: the exercises, and the older edition's
+# convolve_window (it decides the older-edition note). No leading \b: the literal "def" lets the
+# regex engine skip ahead at C speed (a \b first makes it 40 times slower on a 57 MiB cell); a
+# false match ("undef zero_pad") only gets a cell parsed, and parsing decides.
+_NAMES_OF_INTEREST = (*EXERCISE_NAMES, "convolve_window")
+_DEF_OF = {name: re.compile(rf"def[\s\\]+{name}\b") for name in _NAMES_OF_INTEREST}
+_DEF_LINE = re.compile(r"^def\s+([A-Za-z_]\w*)\s*\(", flags=re.MULTILINE)
+_SOLUTION_CELL_IDS = frozenset(exercise.solution_cell_id for exercise in EXERCISES)
 
 
 @dataclass(frozen=True)
@@ -87,7 +139,7 @@ class Extraction:
 
     setup   -- the trusted setup source (``TRUSTED_SETUP``), run before every graded cell
     found   -- {exercise name: FoundCode} for the exercises whose code was found
-    missing -- {exercise name: message} for the others ("not found: ...")
+    missing -- {exercise name: message} for the others ("not found: ...", or a cell too large)
     notes   -- remarks for the student's feedback (e.g. ``NOTE_BY_NAME``)
     error   -- set when the file could not be read as a notebook at all (then found is empty)
     """
@@ -105,100 +157,321 @@ class Extraction:
 
     def digest(self) -> str:
         """SHA-256 (hex) of exactly what will be graded: the setup and each exercise's source."""
+        import hashlib  # here, not at the top: the extraction child never needs it
+
         hasher = hashlib.sha256()
         for part in (self.setup, *(f"{name}\0{src}" for name, src in self.cells.items())):
             hasher.update(part.encode("utf-8"))
             hasher.update(b"\0\0")
         return hasher.hexdigest()
 
+    def to_json(self) -> str:
+        """This extraction as one JSON object, the inverse of ``from_json``."""
+        return json.dumps(
+            {
+                "setup": self.setup,
+                "found": {
+                    name: {"source": code.source, "cell_index": code.cell_index, "by": code.by}
+                    for name, code in self.found.items()
+                },
+                "missing": dict(self.missing),
+                "notes": list(self.notes),
+                "error": self.error,
+            },
+            ensure_ascii=False,  # a solution in Chinese stays 3 bytes a character, not 6
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Extraction:
+        """The Extraction that ``to_json`` wrote. Raises ValueError on anything else: unknown or
+        missing keys, wrong types, an exercise that does not exist or is both found and missing."""
+        data = json.loads(text)
+        _expect(isinstance(data, dict), "not an object")
+        _expect(set(data) == {"setup", "found", "missing", "notes", "error"}, "wrong keys")
+        setup, found, missing, notes, error = (
+            data[key] for key in ("setup", "found", "missing", "notes", "error")
+        )
+        _expect(isinstance(setup, str), "setup is not a string")
+        _expect(isinstance(found, dict) and isinstance(missing, dict), "found/missing not objects")
+        _expect(set(found) <= set(EXERCISE_NAMES), "found: unknown exercise")
+        _expect(set(missing) <= set(EXERCISE_NAMES), "missing: unknown exercise")
+        _expect(not set(found) & set(missing), "an exercise both found and missing")
+        for code in found.values():
+            _expect(
+                isinstance(code, dict) and set(code) == {"source", "cell_index", "by"},
+                "found: not a cell",
+            )
+            index = code["cell_index"]
+            _expect(isinstance(code["source"], str), "found: source is not a string")
+            _expect(type(index) is int and index >= 0, "found: bad cell_index")
+            _expect(code["by"] in ("metadata", "name"), "found: bad 'by'")
+        _expect(all(isinstance(message, str) for message in missing.values()), "missing: message")
+        _expect(isinstance(notes, list) and all(isinstance(n, str) for n in notes), "notes")
+        _expect(error is None or (isinstance(error, str) and not found), "error")
+        return cls(
+            setup=setup,
+            found={name: FoundCode(**code) for name, code in found.items()},
+            missing=dict(missing),
+            notes=tuple(notes),
+            error=error,
+        )
+
+
+def _expect(condition: bool, what: str) -> None:
+    if not condition:
+        raise ValueError(f"not an Extraction: {what}")
+
 
 @dataclass(frozen=True)
 class _CodeCell:
     index: int
-    source: str  # neutralised
+    source: str  # neutralised; "" for a cell that is never graded or too large to be
     grade_id: str | None
     defines: frozenset[str]  # top-level function names (best effort when the cell does not parse)
+    has_markers: bool  # the older edition's "### START CODE HERE ###"
+    too_large: int = 0  # the characters of a cell the rules could pick, when over MAX_CELL_CHARS
+
+
+class _CapError(Exception):
+    """The notebook breaks a cap of the whole submission: ``str(error)`` says which."""
+
+
+# --- the extraction child -----------------------------------------------------------------------
+
+# -I: no PYTHON* variables, no user site, no current folder on sys.path; -S: no site-packages (the
+# child imports the standard library and grader's own modules only); -W ignore: ast.parse gives a
+# SyntaxWarning per line of student code like "\d" (an invalid escape), noise in the log. The
+# folder holding the grader package goes LAST on sys.path, so it can shadow no standard module.
+_CHILD_CODE = (
+    "import sys; sys.path.append(sys.argv[1]); "
+    "from grader.extract import _child_main; _child_main(sys.argv[2], sys.argv[3])"
+)
+_GRADER_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
 def extract(path) -> Extraction:
     """Read the notebook at ``path`` and find the graded code of all eight exercises.
 
-    Never raises for a bad submission: an unreadable, empty, binary or non-notebook file, or a
-    notebook without cells, gives an Extraction whose ``error`` says what is wrong.
+    Never raises for a bad submission: an unreadable, empty, binary, oversized or non-notebook
+    file, a notebook without cells, or one that breaks a cap of the module docstring ("Bounds")
+    gives an Extraction whose ``error`` says what is wrong. The work runs in a child process with
+    memory, CPU and wall-clock limits; this process only waits for its answer.
+    Raises OSError only when no child process can be started at all (the machine, not the file).
     """
-    notebook, error = _read_notebook(Path(path))
+    import subprocess
+
+    name = Path(os.fsdecode(path)).name
+    limits = json.dumps(
+        {"memory": CHILD_MEMORY_BYTES, "cpu": CHILD_CPU_SECONDS, "max_bytes": MAX_NOTEBOOK_BYTES}
+    )
+    # -I ignores PYTHONDONTWRITEBYTECODE: -B passes it on.
+    flags = ["-I", "-S", "-W", "ignore", "-X", "utf8", *(["-B"] if sys.dont_write_bytecode else [])]
+    command = [sys.executable, *flags, "-c", _CHILD_CODE, _GRADER_ROOT, os.fsencode(path), limits]
+    try:
+        child = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env={},
+            timeout=CHILD_WALL_SECONDS,
+        )
+    except subprocess.TimeoutExpired:  # run() has killed and reaped it
+        return Extraction(
+            error=f"{name} could not be read within the grader's time limit "
+            f"({CHILD_WALL_SECONDS} s): it is not an ordinary notebook"
+        )
+    if child.returncode == 0:
+        try:
+            return Extraction.from_json(child.stdout)
+        except ValueError as error:  # a grader bug, never the student's doing
+            _log_error("the extraction child of %s answered nonsense: %s", name, error)
+            return Extraction(error=f"{name} could not be read: internal grader error")
+    return Extraction(error=_child_failure(name, child.returncode, child.stderr))
+
+
+def _child_failure(name: str, status: int, stderr: bytes) -> str:
+    """The student's message for a child that died instead of answering."""
+    import signal
+
+    tail = stderr[-2000:].decode("utf-8", "replace")
+    if status in (-signal.SIGXCPU, -signal.SIGKILL) and "MemoryError" not in tail:
+        # SIGXCPU at the soft CPU limit, SIGKILL at the hard one.
+        return (
+            f"{name} could not be read within the grader's time limit ({CHILD_CPU_SECONDS} s "
+            "of CPU): it is not an ordinary notebook"
+        )
+    if "MemoryError" in tail or status == -signal.SIGABRT:  # Python aborts on a failed malloc
+        return (
+            f"{name} could not be read within the grader's memory limit "
+            f"({CHILD_MEMORY_BYTES / 2**30:g} GiB): it is not an ordinary notebook"
+        )
+    _log_error("the extraction child of %s failed with status %s: %s", name, status, tail)
+    return f"{name} could not be read: internal grader error (status {status})"
+
+
+def _log_error(message: str, *args) -> None:
+    import logging
+
+    logging.getLogger(__name__).error(message, *args)
+
+
+def _child_main(path: str, limits_json: str) -> None:
+    """The extraction child: limits first, then read, parse and extract, and answer in JSON on
+    stdout. Started by ``extract`` only; ``path`` as the parent gave it."""
+    import resource
+
+    def lower(kind: int, soft: int, hard: int) -> None:
+        current = resource.getrlimit(kind)[1]
+        if current != resource.RLIM_INFINITY:
+            soft, hard = min(soft, current), min(hard, current)
+        resource.setrlimit(kind, (soft, hard))
+
+    limits = json.loads(limits_json)
+    lower(resource.RLIMIT_AS, limits["memory"], limits["memory"])
+    # CPU: SIGXCPU at the soft limit, SIGKILL a second later should anything survive it.
+    lower(resource.RLIMIT_CPU, limits["cpu"], limits["cpu"] + 1)
+    lower(resource.RLIMIT_CORE, 0, 0)
+    try:
+        extraction = _extract_here(path, limits["max_bytes"])
+    except MemoryError:
+        sys.exit("MemoryError")  # the parent names the memory limit
+    # surrogatepass: a file name that is not UTF-8 comes with lone surrogates (surrogateescape);
+    # json.loads(bytes) reads them back.
+    sys.stdout.buffer.write(extraction.to_json().encode("utf-8", "surrogatepass"))
+    sys.stdout.flush()
+
+
+# --- extraction proper (in the child) ------------------------------------------------------------
+
+
+def _extract_here(path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> Extraction:
+    """``extract`` in this process, without its process limits: the child's work."""
+    try:
+        raw = read_regular_file(path, max_bytes)
+    except IntakeError as error:
+        return Extraction(error=error.reason)
+    notebook, error = _parse_notebook(raw, Path(path).name)
+    del raw
     if error is not None:
         return Extraction(error=error)
     cells = notebook.get("cells")
     if not isinstance(cells, list) or not cells:
         return Extraction(error="the notebook has no cells: nothing to grade")
-    code_cells = _code_cells(cells)
+    too_many = _too_many_cells(len(cells))
+    if too_many is not None:
+        return Extraction(error=too_many)
+    try:
+        code_cells = _code_cells(cells)
+    except _CapError as refusal:
+        return Extraction(error=str(refusal))
     return _find_exercises(code_cells)
 
 
-def _read_notebook(path: Path):
-    """(notebook as nbformat v4, None), or (None, message) when it cannot be read."""
-    try:
-        size = path.stat().st_size
-    except OSError as error:
-        return None, f"cannot read {path.name}: {error.strerror or error}"
-    if path.is_dir():
-        return None, f"{path.name} is a directory, not a notebook"
-    if size == 0:
-        return None, f"{path.name} is empty (0 bytes): not a notebook"
-    if size > MAX_NOTEBOOK_BYTES:
-        return None, (
-            f"{path.name} is too large to be a submission "
-            f"({size / 2**20:.0f} MiB > {MAX_NOTEBOOK_BYTES / 2**20:.0f} MiB)"
-        )
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        return None, f"cannot read {path.name}: {error.strerror or error}"
+def _too_many_cells(count: int) -> str | None:
+    """The submission's error when it has more than ``MAX_CELLS`` cells."""
+    if count <= MAX_CELLS:
+        return None
+    return (
+        f"the notebook has {count:,} cells, more than the {MAX_CELLS:,} the grader reads "
+        "(the assignment has about 60): submit the assignment's notebook"
+    )
+
+
+def _parse_notebook(raw: bytes, name: str):
+    """(notebook as nbformat v4, None), or (None, message) when ``raw`` is not one."""
+    if not raw:
+        return None, f"{name} is empty (0 bytes): not a notebook"
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return None, f"{path.name} is not a notebook: it is not UTF-8 text (a binary file?)"
+        return None, f"{name} is not a notebook: it is not UTF-8 text (a binary file?)"
     if not text.strip():
-        return None, f"{path.name} is empty (only whitespace): not a notebook"
+        return None, f"{name} is empty (only whitespace): not a notebook"
     try:
         data = json.loads(text)
     except ValueError as error:
-        return None, f"{path.name} is not a notebook: not valid JSON ({error})"
+        return None, f"{name} is not a notebook: not valid JSON ({str(error)[:200]})"
     except RecursionError:  # [[[[...]]]] nested deeper than the parser's stack
-        return None, f"{path.name} is not a notebook: its JSON is nested absurdly deep"
+        return None, f"{name} is not a notebook: its JSON is nested absurdly deep"
     if not isinstance(data, dict):
-        return None, f"{path.name} is not a notebook: its JSON is a {type(data).__name__}"
+        return None, f"{name} is not a notebook: its JSON is a {type(data).__name__}"
     if "nbformat" not in data:
-        return None, f"{path.name} is not a notebook: it has no 'nbformat' version"
+        return None, f"{name} is not a notebook: it has no 'nbformat' version"
     if data["nbformat"] == 4:
         # The current format: its cells are plain dicts (source: str or list of str), read as
         # they are, without nbformat's validation, so that one damaged cell or metadata block
         # does not hide the student's code in the others.
         return data, None
+    # Count the cells (nbformat 3 keeps them in worksheets) before nbformat validates and
+    # converts them: that is slow on a huge notebook.
+    sheets = data.get("worksheets")
+    count = sum(
+        len(sheet["cells"])
+        for sheet in (sheets if isinstance(sheets, list) else ())
+        if isinstance(sheet, dict) and isinstance(sheet.get("cells"), list)
+    )
+    if _too_many_cells(count) is not None:
+        return None, _too_many_cells(count)
+    del data
     try:
-        import nbformat  # imported here: it is slow to import, and only old formats need it
-
+        nbformat = _import_nbformat()
         notebook = nbformat.convert(nbformat.reader.reads(text), 4)
+    except MemoryError:  # the child's memory limit, not a damaged file
+        raise
     except Exception as error:  # nbformat raises many types for damaged files
-        return None, f"{path.name} could not be read as a Jupyter notebook: {error}"
+        return None, f"{name} could not be read as a Jupyter notebook: {str(error)[:300]}"
     return notebook, None
 
 
+def _import_nbformat():
+    """nbformat, which only old formats need (it is slow to import). The child runs without
+    site-packages (``-S``): they are added, from this Python's own installation, when needed."""
+    try:
+        import nbformat
+    except ImportError:
+        import site
+
+        site.main()
+        import nbformat
+    return nbformat
+
+
+def _cell_text(cell: dict) -> str:
+    source = cell.get("source", "")
+    if isinstance(source, list):
+        source = "".join(part for part in source if isinstance(part, str))
+    return source if isinstance(source, str) else ""
+
+
 def _code_cells(cells: list) -> list[_CodeCell]:
+    """Every code cell, parsed only if the rules of the module docstring could pick it."""
     code_cells = []
+    parsed_chars = 0
     for index, cell in enumerate(cells):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        source = cell.get("source", "")
-        if isinstance(source, list):
-            source = "".join(part for part in source if isinstance(part, str))
-        if not isinstance(source, str):
-            source = ""
-        source = neutralise_magics(source)
-        code_cells.append(
-            _CodeCell(index, source, _grade_id(cell), frozenset(defined_functions(source)))
-        )
+        text = _cell_text(cell)
+        grade_id = _grade_id(cell)
+        named = frozenset(name for name, pattern in _DEF_OF.items() if pattern.search(text))
+        has_markers = OLDER_EDITION_MARKER in text
+        if grade_id not in _SOLUTION_CELL_IDS and not named:  # no rule can pick it
+            small = len(text) <= MAX_CELL_CHARS
+            defines = frozenset(_DEF_LINE.findall(text)) if small else frozenset()
+            code_cells.append(_CodeCell(index, "", grade_id, defines, has_markers))
+        elif len(text) > MAX_CELL_CHARS:  # it "defines" what its text names
+            code_cells.append(_CodeCell(index, "", grade_id, named, has_markers, len(text)))
+        else:
+            parsed_chars += len(text)
+            if parsed_chars > MAX_PARSED_CHARS:
+                raise _CapError(
+                    "the notebook holds too much code to read: its solution cells and the cells "
+                    f"defining graded functions hold more than {MAX_PARSED_CHARS:,} characters "
+                    "in all (a solution is a few thousand)"
+                )
+            # JSON can hold lone surrogates ("\ud800"), which no hash, pipe or file can encode.
+            source = neutralise_magics(text.encode("utf-8", "replace").decode("utf-8"))
+            defines = frozenset(defined_functions(source))
+            code_cells.append(_CodeCell(index, source, grade_id, defines, has_markers))
     return code_cells
 
 
@@ -209,6 +482,14 @@ def _grade_id(cell: dict) -> str | None:
     return grade_id if isinstance(grade_id, str) else None
 
 
+def _too_large_message(name: str, cell: _CodeCell) -> str:
+    return (
+        f"{name} not graded: its cell (cell {cell.index + 1}) holds {cell.too_large:,} "
+        f"characters, more than the {MAX_CELL_CHARS:,} a graded cell may hold; keep only the "
+        "function and its helpers there"
+    )
+
+
 def _find_exercises(code_cells: list[_CodeCell]) -> Extraction:
     found: dict[str, FoundCode] = {}
     missing: dict[str, str] = {}
@@ -216,20 +497,24 @@ def _find_exercises(code_cells: list[_CodeCell]) -> Extraction:
     for exercise in EXERCISES:
         name = exercise.name
         tagged = [cell for cell in code_cells if cell.grade_id == exercise.solution_cell_id]
-        if len(tagged) == 1 and name in tagged[0].defines:
-            found[name] = FoundCode(tagged[0].source, tagged[0].index, "metadata")
-            continue
         defining = [cell for cell in code_cells if name in cell.defines]
-        if defining:
-            last = defining[-1]  # a notebook run top to bottom keeps the last definition
-            found[name] = FoundCode(last.source, last.index, "name")
-            by_name.append(name)
-        elif len(tagged) == 1 and _uses_name(tagged[0].source, name):
+        if len(tagged) == 1 and name in tagged[0].defines:
+            chosen, by = tagged[0], "metadata"
+        elif defining:
+            chosen, by = defining[-1], "name"  # a notebook run top to bottom keeps the last def
+        elif len(tagged) == 1 and (tagged[0].too_large or _uses_name(tagged[0].source, name)):
             # No `def` anywhere, but the solution cell names the function: it may define it in
             # another way (an assignment, a def inside an if); running it will tell.
-            found[name] = FoundCode(tagged[0].source, tagged[0].index, "metadata")
+            chosen, by = tagged[0], "metadata"
         else:
             missing[name] = _not_found_message(exercise, code_cells)
+            continue
+        if chosen.too_large:
+            missing[name] = _too_large_message(name, chosen)
+            continue
+        found[name] = FoundCode(chosen.source, chosen.index, by)
+        if by == "name":
+            by_name.append(name)
 
     notes = []
     if by_name:
@@ -242,6 +527,8 @@ def _find_exercises(code_cells: list[_CodeCell]) -> Extraction:
 
 
 def _not_found_message(exercise, code_cells: list[_CodeCell]) -> str:
+    import difflib  # here, not at the top: most notebooks never need it
+
     name = exercise.name
     defined = sorted(set().union(*(cell.defines for cell in code_cells)))
     if name == "conv_single_step" and "convolve_window" in defined:
@@ -265,9 +552,8 @@ def _looks_like_older_edition(code_cells: list[_CodeCell]) -> bool:
     # cell of this edition (a student may paste them into one).
     if any("convolve_window" in cell.defines for cell in code_cells):
         return True
-    solution_ids = {exercise.solution_cell_id for exercise in EXERCISES}
-    has_solution_cells = any(cell.grade_id in solution_ids for cell in code_cells)
-    has_markers = any("### START CODE HERE ###" in cell.source for cell in code_cells)
+    has_solution_cells = any(cell.grade_id in _SOLUTION_CELL_IDS for cell in code_cells)
+    has_markers = any(cell.has_markers for cell in code_cells)
     return has_markers and not has_solution_cells
 
 
@@ -297,13 +583,15 @@ def neutralise_magics(source: str) -> str:
         magic = first.lstrip()[2:].split(maxsplit=1)[0] if first.strip() != "%%" else ""
         if magic not in PYTHON_BODY_CELL_MAGICS:
             return "".join(_comment_out(line) if line.strip() else line for line in lines)
-    inside_strings = _lines_inside_strings(source)
+    inside_strings = None  # tokenizing is the slow part: only done when a line looks like a magic
     neutralised = []
     for number, line in enumerate(lines, start=1):
-        if number not in inside_strings and _MAGIC_LINE.match(line):
-            neutralised.append(_comment_out(line))
-        else:
-            neutralised.append(line)
+        if _MAGIC_LINE.match(line):
+            if inside_strings is None:
+                inside_strings = _lines_inside_strings(source)
+            if number not in inside_strings:
+                line = _comment_out(line)
+        neutralised.append(line)
     return "".join(neutralised)
 
 
@@ -317,6 +605,9 @@ def _comment_out(line: str) -> str:
 
 def _lines_inside_strings(source: str) -> set[int]:
     """Line numbers (1-based) that continue a multi-line string token (not its first line)."""
+    import io
+    import tokenize
+
     inside: set[int] = set()
     try:
         for token in tokenize.generate_tokens(io.StringIO(source).readline):
@@ -329,6 +620,11 @@ def _lines_inside_strings(source: str) -> set[int]:
 
 def _uses_name(source: str, name: str) -> bool:
     """Whether ``name`` appears in the code of ``source`` (comments and strings do not count)."""
+    if name not in source:  # the common case, without tokenizing
+        return False
+    import io
+    import tokenize
+
     try:
         return any(
             token.type == tokenize.NAME and token.string == name

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+import grader.extract
 from grader.exercises import EXERCISE_NAMES, EXERCISES
 from grader.extract import (
+    MAX_CELL_CHARS,
+    MAX_CELLS,
+    MAX_PARSED_CHARS,
     NOTE_BY_NAME,
     NOTE_OLDER_EDITION,
     TRUSTED_SETUP,
+    Extraction,
+    FoundCode,
     defined_functions,
     extract,
     neutralise_magics,
@@ -23,7 +33,8 @@ from tests import factories
 from tests.catalogue.canonical import CANONICAL
 from tests.factories import submission, write
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
 CANONICAL_SOURCES = {name: variant.source for name, variant in CANONICAL.items()}
 
 
@@ -345,3 +356,270 @@ def test_code_that_crashes_the_parser_does_not_crash_extraction(tmp_path, hostil
     extraction = extract(_write(tmp_path, submission({**CANONICAL_SOURCES, "zero_pad": source})))
     assert extraction.error is None
     assert "zero_pad" in extraction.found
+
+
+# --- hostile notebooks: bounded work in the grader's process -------------------------------------
+
+# A hostile notebook must cost the grader seconds, never minutes, and nothing of its own memory.
+SECONDS = 10
+GROWTH_MIB = 64
+MIB = 2**20
+
+
+def _sum_of_ones(chars: int) -> str:
+    """``x = 1+1+...+1`` of about ``chars`` characters: single-character tokens, the code that costs
+    Python's parser and tokenizer the most per byte."""
+    return "x = " + "+".join(["1"] * (chars // 2))
+
+
+def _notebook_json(notebook) -> dict:
+    return json.loads(nbformat.writes(notebook))
+
+
+def _code_cell_json(source, grade_id: str | None = None) -> dict:
+    metadata = {"nbgrader": {"grade_id": grade_id, "solution": True}} if grade_id else {}
+    return {"cell_type": "code", "metadata": metadata, "source": source, "outputs": []}
+
+
+def _with_solution(name: str, source) -> dict:
+    """The canonical submission as JSON, the solution cell of ``name`` holding ``source``."""
+    data = _notebook_json(submission(CANONICAL_SOURCES))
+    cell = next(
+        cell
+        for cell in data["cells"]
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == name
+    )
+    cell["source"] = source
+    return data
+
+
+def _write_json(tmp_path, data: dict) -> Path:
+    path = tmp_path / "hostile.ipynb"
+    path.write_text(json.dumps(data, separators=(",", ":")))
+    return path
+
+
+_FRESH_GRADER = """
+import json, resource, sys, time
+from grader.extract import extract
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.monotonic()
+extraction = extract(sys.argv[1])
+seconds = time.monotonic() - start
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({
+    "error": extraction.error, "found": sorted(extraction.found), "missing": extraction.missing,
+    "seconds": seconds, "growth_mib": (after - before) / 1024,
+}))
+"""
+
+
+def _limit_memory() -> None:  # a runaway extraction must not take the test machine down with it
+    resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
+
+
+def _extract_in_a_fresh_grader(path: Path) -> dict:
+    """extract(path) in a new Python process standing for the grader: what it found, how many
+    seconds extract() took, and by how much (MiB) the peak RSS of that process grew meanwhile."""
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", _FRESH_GRADER, str(path)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=3 * SECONDS,
+            preexec_fn=_limit_memory,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"extract() took more than {3 * SECONDS} s")
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout)
+    assert result["seconds"] < SECONDS
+    assert result["growth_mib"] < GROWTH_MIB
+    return result
+
+
+def test_a_57_mib_sum_in_an_ungraded_cell_is_never_parsed(tmp_path):
+    """Does a 57 MiB ``x = 1+1+...+1`` in a scratch cell (which cost the old in-process extract
+    3 minutes and 12.8 GB) leave every exercise found, within seconds, the grader not growing?"""
+    data = _notebook_json(submission(CANONICAL_SOURCES))
+    data["cells"].append(_code_cell_json(_sum_of_ones(57 * MIB)))
+    result = _extract_in_a_fresh_grader(_write_json(tmp_path, data))
+    assert result["error"] is None
+    assert result["found"] == sorted(EXERCISE_NAMES)
+
+
+def test_the_same_sum_in_a_graded_cell_fails_only_that_exercise(tmp_path):
+    """Is a 57 MiB solution cell that exercise's "too large" (never parsed), the other seven
+    found, within seconds?"""
+    source = CANONICAL_SOURCES["zero_pad"] + "\n" + _sum_of_ones(57 * MIB)
+    result = _extract_in_a_fresh_grader(_write_json(tmp_path, _with_solution("zero_pad", source)))
+    assert result["error"] is None
+    assert result["found"] == sorted(set(EXERCISE_NAMES) - {"zero_pad"})
+    assert list(result["missing"]) == ["zero_pad"]
+    message = result["missing"]["zero_pad"]
+    assert "zero_pad not graded" in message
+    assert f"more than the {MAX_CELL_CHARS:,}" in message
+
+
+def test_a_million_cells_is_the_submissions_error(tmp_path):
+    """Is a notebook of a million (empty) code cells refused as a whole, within seconds?"""
+    cell = {"cell_type": "code", "source": ""}
+    data = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [cell] * 1_000_000}
+    result = _extract_in_a_fresh_grader(_write_json(tmp_path, data))
+    assert "1,000,000 cells" in result["error"]
+    assert f"{MAX_CELLS:,}" in result["error"]
+
+
+@pytest.mark.parametrize("where", ["solution cell", "scratch cell", "cell found by name"])
+def test_a_50_mib_string_cell(tmp_path, where):
+    """Is a cell holding a 50 MiB string literal handled within seconds: the exercise it would be
+    graded for fails alone ("too large"), and a scratch cell that names no graded function is
+    simply never read?"""
+    huge = f"s = '{'a' * (50 * MIB)}'\n"
+    if where == "solution cell":
+        data = _with_solution("conv_forward", CANONICAL_SOURCES["conv_forward"] + "\n" + huge)
+    elif where == "scratch cell":
+        data = _notebook_json(submission(CANONICAL_SOURCES))
+        data["cells"].append(_code_cell_json(huge))
+    else:  # metadata stripped: the last `def conv_forward` wins, and it is the huge cell
+        data = _notebook_json(submission(CANONICAL_SOURCES, metadata=False))
+        data["cells"].append(_code_cell_json(CANONICAL_SOURCES["conv_forward"] + "\n" + huge))
+    result = _extract_in_a_fresh_grader(_write_json(tmp_path, data))
+    assert result["error"] is None
+    if where == "scratch cell":
+        assert result["found"] == sorted(EXERCISE_NAMES)
+    else:
+        assert "conv_forward not graded" in result["missing"]["conv_forward"]
+        assert result["found"] == sorted(set(EXERCISE_NAMES) - {"conv_forward"})
+
+
+def test_deeply_nested_json_is_the_submissions_error(tmp_path):
+    """Is JSON nested 20 million deep (40 MB) refused as "nested", within seconds?"""
+    path = tmp_path / "deep.ipynb"
+    path.write_bytes(
+        b'{"nbformat": 4, "metadata": ' + b"[" * 20_000_000 + b"]" * 20_000_000 + b', "cells": []}'
+    )
+    result = _extract_in_a_fresh_grader(path)
+    assert "nested" in result["error"]
+
+
+def test_a_source_of_millions_of_tiny_strings_fails_only_its_exercise(tmp_path):
+    """Is a solution cell whose source is a list of 5 million two-character strings (10 MB of
+    code once joined) that exercise's "too large", the others found, within seconds?"""
+    source = [CANONICAL_SOURCES["pool_forward"], "\nx = 1"] + ["+1"] * 5_000_000
+    result = _extract_in_a_fresh_grader(
+        _write_json(tmp_path, _with_solution("pool_forward", source))
+    )
+    assert result["error"] is None
+    assert "pool_forward not graded" in result["missing"]["pool_forward"]
+    assert result["found"] == sorted(set(EXERCISE_NAMES) - {"pool_forward"})
+
+
+def test_a_graded_cell_with_100k_nested_parentheses_is_found_quickly(tmp_path):
+    """Is a solution cell with ``def zero_pad`` and 100,000 nested parentheses (which Python's
+    parser refuses) still that exercise's cell, within seconds, so that grading reports the
+    syntax error?"""
+    nested = "x = " + "(" * 100_000 + "1" + ")" * 100_000
+    source = "%time\n" + CANONICAL_SOURCES["zero_pad"] + "\n" + nested
+    result = _extract_in_a_fresh_grader(_write_json(tmp_path, _with_solution("zero_pad", source)))
+    assert result["error"] is None
+    assert result["found"] == sorted(EXERCISE_NAMES)
+
+
+def test_a_notebook_beyond_the_childs_memory_is_the_submissions_error(tmp_path):
+    """Is a 57 MiB notebook whose JSON needs more than the child's 1 GiB (20 million empty
+    objects in a cell's metadata) the submission's "memory limit" error, within seconds?"""
+    data = _notebook_json(submission(CANONICAL_SOURCES))
+    data["cells"][-1]["metadata"]["bomb"] = [{}] * 20_000_000
+    result = _extract_in_a_fresh_grader(_write_json(tmp_path, data))
+    assert "memory limit" in result["error"]
+    assert result["found"] == []
+
+
+def test_too_much_code_in_the_cells_parsed_is_the_submissions_error(tmp_path):
+    """Do cells that name graded functions, each under the one-cell cap but together over
+    ``MAX_PARSED_CHARS``, make the submission's error rather than minutes of parsing?"""
+    data = _notebook_json(submission(CANONICAL_SOURCES))
+    cell = _code_cell_json(
+        CANONICAL_SOURCES["zero_pad"] + "\n" + _sum_of_ones(MAX_CELL_CHARS - MIB // 8)
+    )
+    data["cells"] += [cell] * (MAX_PARSED_CHARS // len(cell["source"]) + 1)
+    result = _extract_in_a_fresh_grader(_write_json(tmp_path, data))
+    assert "too much code" in result["error"]
+
+
+def test_the_cpu_limit_stops_a_child_that_works_too_long(tmp_path, monkeypatch):
+    """With a 1 s CPU limit, is a notebook that takes a few seconds of CPU to read (two solution
+    cells of 1 MiB of single-character tokens, each with a magic line, so tokenized) stopped and
+    reported as the submission's time limit?"""
+    monkeypatch.setattr(grader.extract, "CHILD_CPU_SECONDS", 1)
+    big = "%time\n{}\n" + _sum_of_ones(MAX_CELL_CHARS - 4096)
+    data = _with_solution("zero_pad", big.format(CANONICAL_SOURCES["zero_pad"]))
+    cell = next(c for c in data["cells"] if "def conv_forward" in "".join(c["source"]))
+    cell["source"] = big.format(CANONICAL_SOURCES["conv_forward"])
+    extraction = extract(_write_json(tmp_path, data))
+    assert "time limit (1 s of CPU)" in extraction.error
+
+
+def test_the_wall_clock_limit_stops_a_child_that_does_not_answer(tmp_path, monkeypatch):
+    """Is a child that has not answered within the wall-clock limit killed, the notebook's error
+    saying so?"""
+    monkeypatch.setattr(grader.extract, "CHILD_WALL_SECONDS", 0.001)
+    extraction = extract(_write(tmp_path, submission(CANONICAL_SOURCES)))
+    assert "time limit (0.001 s)" in extraction.error
+    assert extraction.found == {}
+
+
+def test_a_lone_surrogate_in_a_solution_becomes_a_question_mark(tmp_path):
+    """Is a lone surrogate (JSON "\\ud800", which UTF-8 cannot encode) graded as "?", so that the
+    digest and the sandbox can encode the code?"""
+    source = CANONICAL_SOURCES["zero_pad"] + "\nlabel = '\ud800'\n"
+    extraction = extract(_write_json(tmp_path, _with_solution("zero_pad", source)))
+    assert "label = '?'" in extraction.found["zero_pad"].source
+    assert len(extraction.digest()) == 64
+
+
+def test_links_and_fifos_are_refused_without_blocking(tmp_path):
+    """Are a symbolic link (to a real notebook) and a FIFO (which blocks whoever opens it)
+    refused through grader.intake, at once?"""
+    real = _write(tmp_path, submission(CANONICAL_SOURCES))
+    link = tmp_path / "link.ipynb"
+    link.symlink_to(real)
+    assert "symbolic link" in extract(link).error
+    fifo = tmp_path / "fifo.ipynb"
+    os.mkfifo(fifo)
+    assert "regular file" in extract(fifo).error
+
+
+def test_extraction_json_round_trip(tmp_path):
+    """Does an Extraction survive to_json / from_json unchanged (the child's answer)?"""
+    notebook = submission(CANONICAL_SOURCES, metadata=False)
+    del notebook.cells[3]
+    extraction = extract(_write(tmp_path, notebook))
+    assert extraction.found and extraction.missing and extraction.notes
+    assert Extraction.from_json(extraction.to_json()) == extraction
+    unreadable = Extraction(error="broken.ipynb is not a notebook")
+    assert Extraction.from_json(unreadable.to_json()) == unreadable
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data.update(extra=1),
+        lambda data: data["found"].update(rm_rf={"source": "", "cell_index": 0, "by": "name"}),
+        lambda data: data["found"]["zero_pad"].update(cell_index=True),
+        lambda data: data["found"]["zero_pad"].update(by="guess"),
+        lambda data: data["missing"].update(zero_pad="both"),
+        lambda data: data.update(error="found and error"),
+        lambda data: data.update(notes="not a list"),
+    ],
+)
+def test_extraction_from_json_is_strict(damage):
+    """Is anything but exactly an Extraction's JSON refused with ValueError?"""
+    data = json.loads(
+        Extraction(found={"zero_pad": FoundCode("def zero_pad(): 0", 2, "metadata")}).to_json()
+    )
+    damage(data)
+    with pytest.raises(ValueError, match="not an Extraction"):
+        Extraction.from_json(json.dumps(data))
