@@ -54,6 +54,7 @@ from grader.bubblewrap import (  # noqa: F401  (re-exported: the sandbox's publi
     site_directories,
 )
 from grader.calls import Call, Outcome, Unsupported
+from grader.memory_bound import MemoryBound
 from grader.seccomp import SeccompFile, seccomp_program  # noqa: F401  (re-exported)
 from grader.stand_ins import stand_ins_for
 
@@ -98,6 +99,8 @@ class Limits:
     exercise_seconds   -- wall clock for running one exercise's cell, and separately for its
                           calls (10 s)
     submission_seconds -- wall clock for the whole submission, restarts included (120 s)
+    sandbox_memory_bytes -- memory of the whole sandbox, kernel memory included, where a memory
+                          cgroup can be had (``grader.memory_bound``; 2 GiB)
     """
 
     cpu_seconds: int = 60
@@ -109,6 +112,7 @@ class Limits:
     result_bytes: int = 64 << 20
     exercise_seconds: float = 10.0
     submission_seconds: float = 120.0
+    sandbox_memory_bytes: int = 2 << 30
 
 
 @dataclass(frozen=True)
@@ -380,6 +384,7 @@ class _Sandbox:
         self.status_messages: list = []
         self.status_closed = False
         self.process = None
+        self.memory = MemoryBound(limits.sandbox_memory_bytes, limits.processes + 8)
 
     # -- the sandbox as a whole ----------------------------------------------------------------
 
@@ -410,8 +415,11 @@ class _Sandbox:
             "slots": [[name, [pipe.inside for pipe in self.slots[name].pipes]] for name in names],
         }
         os.set_blocking(self.control.here, True)
+        if self.sandbox:
+            self.memory.__enter__()
         with SeccompFile(enabled=self.sandbox) as seccomp:
             argv, environment = self.command(seccomp.fd)
+            argv = self.memory.wrap(argv)
             self.process = subprocess.Popen(
                 argv,
                 stdin=self.control.inside,
@@ -478,6 +486,7 @@ class _Sandbox:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+        self.memory.__exit__(None, None, None)
         self.selector.close()
         for slot in getattr(self, "slots", {}).values():
             for pipe in slot.pipes:
