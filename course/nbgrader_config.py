@@ -41,6 +41,23 @@ for _folder in COURSE_ROOT.parents:
         sys.path.insert(0, str(_folder))
         break
 
+# What nbgrader takes from a submission folder. nbgrader 0.9.6 copies every file of it into
+# autograded/ (hence feedback/, served by formgrader) and opens the notebook with a plain open:
+# it follows links (to the gradebook, to another student's notebook), blocks the whole run on a
+# FIFO and reads /dev/zero without end. IntakeAutograde checks each folder first
+# (grader.intake.check_submission_folder): a folder holding anything but regular files is refused
+# (graded 0 with the reason, flagged for manual grading, never read), and of the others only the
+# notebook and the timestamp are taken. nbgrader builds its converter by name, with no option to
+# choose the class, hence this call. This file must not raise, or nbgrader would ignore all of it
+# and autograde with its kernel; if the call fails, the run fails instead (the exporter below
+# refuses to read submissions for any converter but IntakeAutograde).
+try:
+    from grader.nbgrader_plugin import install_intake
+
+    install_intake()
+except Exception:
+    pass
+
 # nbgrader's first pass over a submission ("sanitize"): nbgrader 0.9.6's list, one step fixed.
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",  # the student's own outputs count for nothing
@@ -70,6 +87,8 @@ c.Autograde.autograde_preprocessors = [
     # NB: must come after TrustedGrade: it reads the verdict outputs (partial credit = the points
     # in the execute_result) into the gradebook.
     "nbgrader.preprocessors.SaveAutoGrades",
+    # NB: after SaveAutoGrades, which clears the flag: a refused submission needs manual grading.
+    "grader.nbgrader_plugin.FlagRefused",
     "nbgrader.preprocessors.AssignLatePenalties",  # NB: after SaveAutoGrades: uses its scores
     # Allow-list HTML sanitiser for everything a student wrote (markdown, raw cells, attachments,
     # outputs, cell and notebook metadata): formgrader and the feedback pages render the saved
@@ -81,7 +100,8 @@ c.Autograde.autograde_preprocessors = [
 ]
 # Run the student's code in bubblewrap. False is for the grader's own development only.
 c.TrustedGrade.sandbox = True
-# An empty or non-notebook file is graded 0 with the reason in its feedback, like any submission.
+# Reads the notebook through grader.intake (no link followed, never blocking, at most 16 MiB);
+# an empty, non-notebook or refused file is graded 0 with the reason in its feedback.
 c.Autograde.exporter_class = "grader.nbgrader_plugin.SubmissionReader"
 
 # Feedback pages: nbgrader's list, plus the same hidden-test filter for notebooks autograded by an

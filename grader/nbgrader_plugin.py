@@ -12,8 +12,13 @@ as that cell's outputs, in the form nbgrader's own ``SaveAutoGrades`` turns into
 
 ``HideTestCode`` removes the hidden-test regions that nbgrader's ``OverwriteCells`` restores into
 locked test cells, so neither the autograded notebooks nor the feedback pages show them.
-``SubmissionReader`` turns an unreadable submission (empty file, not JSON) into a stub that is
-graded 0 with the reason, instead of an error row nobody explains to the student.
+``IntakeAutograde`` is nbgrader's ``Autograde`` converter taking from a submission folder only
+what ``grader.intake`` accepts (``install_intake`` puts it in nbgrader's place): a folder holding
+a link, a FIFO, a device... is refused unread, graded 0 with the reason and flagged for manual
+grading (``FlagRefused``); of the others only the notebook and the timestamp are taken.
+``SubmissionReader`` reads the notebook through ``grader.intake`` and turns an unreadable or
+refused submission (empty file, not JSON, a link) into a stub that is graded 0 with the reason,
+instead of an error row nobody explains to the student.
 ``RestoreCells`` is nbgrader's ``OverwriteCells`` without the crashes a submission can trigger.
 ``PartsCsvExport`` writes nbgrader's CSV columns plus the forward and backward part scores.
 ``course/nbgrader_config.py`` wires these in.
@@ -30,15 +35,17 @@ from pathlib import Path
 
 import nbformat
 from nbconvert.exporters import NotebookExporter
+from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils as nbgrader_utils
 from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.converters import Autograde, BaseConverter, NbGraderException
 from nbgrader.nbgraderformat import MetadataValidator
 from nbgrader.plugins import ExportPlugin
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, OverwriteCells
 from traitlets import Bool, Float, List, Unicode
 
-from grader import precomputed
+from grader import intake, precomputed
 from grader.exercises import ASSIGNMENT_ID, EXERCISES, PARTS, SETUP_CELL_ID, part_points
 from grader.extract import extract
 from grader.verdict import ExerciseVerdict, Grade
@@ -385,6 +392,10 @@ def unreadable_stub(gradebook: Gradebook, notebook_id: str, assignment_id: str, 
 def unreadable_reason(filename: str, error: Exception) -> str:
     """What to tell a student whose file could not be read (no traceback, no paths)."""
     size = os.path.getsize(filename) if os.path.exists(filename) else 0
+    return _unreadable_reason(size, error)
+
+
+def _unreadable_reason(size: int, error: Exception) -> str:
     if size == 0:
         return "the submitted file is empty (0 bytes); submit the saved notebook"
     kind = type(error).__name__
@@ -392,17 +403,58 @@ def unreadable_reason(filename: str, error: Exception) -> str:
 
 
 # What nbformat.read raises on a file that is not a notebook: NotJSONError and JSONDecodeError
-# are ValueErrors; a JSON document of the wrong shape gives KeyError or TypeError.
+# are ValueErrors (so is UnicodeDecodeError); a JSON document of the wrong shape gives KeyError
+# or TypeError.
 NOT_A_NOTEBOOK = (ValueError, KeyError, TypeError, AttributeError)
 
 
 class SubmissionReader(NotebookExporter):
-    """NotebookExporter for ``Autograde``: an unreadable submission becomes a 0-graded stub.
+    """NotebookExporter for ``Autograde``: reads a submission through ``grader.intake``, and an
+    unreadable or refused submission becomes a 0-graded stub.
 
-    nbgrader would log a traceback, leave the gradebook row without a score and give the student
-    no feedback page; the stub goes through the same pipeline as every other submission, so the
-    student's feedback says what was wrong and the gradebook says 0.
+    nbconvert's ``from_filename`` opens the file with a plain ``open``: it follows a link (to
+    another student's notebook), blocks for good on a FIFO and reads ``/dev/zero`` without end.
+    Here the file is read with ``intake.read_regular_file`` (no link followed, never blocking, at
+    most ``intake.MAX_NOTEBOOK_BYTES``), and a submission ``IntakeAutograde`` refused is not read
+    at all. nbgrader would log a traceback for a file it cannot read, leave the gradebook row
+    without a score and give the student no feedback page; the stub goes through the same
+    pipeline as every other submission, so the student's feedback says what was wrong and the
+    gradebook says 0.
     """
+
+    def from_filename(self, filename: str, resources: dict | None = None, **kw):
+        if resources is None or "nbgrader" not in resources:  # not autograding: nbconvert's
+            return super().from_filename(filename, resources, **kw)
+        if not isinstance(self.parent, IntakeAutograde):  # fail closed: see install_intake
+            raise NbGraderException(
+                "nbgrader's Autograde converter would copy and follow whatever a submission "
+                "folder holds: course/nbgrader_config.py must call install_intake()"
+            )
+        resources.setdefault("metadata", ResourcesDict())
+        resources["metadata"]["name"] = Path(filename).stem
+        resources["metadata"]["path"] = str(Path(filename).parent)
+        nb = self.read_submission(filename, resources["nbgrader"])
+        return self.from_notebook_node(nb, resources=resources, **kw)
+
+    def read_submission(self, filename: str, info: dict) -> NotebookNode:
+        """The notebook at ``filename``, or the stub that stands for it with the reason.
+
+        info -- ``resources["nbgrader"]``: student, notebook, assignment, db_url, and the reason
+                ``IntakeAutograde`` refused the submission for (``REFUSED_KEY``), if it did
+        """
+        reason = info.get(REFUSED_KEY)
+        if reason is None:
+            data = b""
+            try:
+                data = intake.read_regular_file(filename, intake.MAX_NOTEBOOK_BYTES)
+                return nbformat.reads(data.decode("utf-8-sig"), as_version=4)
+            except intake.IntakeError as error:
+                reason = error.reason
+            except NOT_A_NOTEBOOK as error:
+                reason = _unreadable_reason(len(data), error)
+            self.log.warning("Unreadable submission %s: %s", filename, reason)
+        with Gradebook(info["db_url"]) as gradebook:
+            return unreadable_stub(gradebook, info["notebook"], info["assignment"], reason)
 
     def from_file(self, file_stream, resources: dict | None = None, **kw):
         try:
@@ -416,6 +468,161 @@ class SubmissionReader(NotebookExporter):
             with Gradebook(info["db_url"]) as gradebook:
                 nb = unreadable_stub(gradebook, info["notebook"], info["assignment"], reason)
         return self.from_notebook_node(nb, resources=resources, **kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# The intake: what nbgrader takes from a submission folder
+# ---------------------------------------------------------------------------------------------
+
+# resources["nbgrader"] key: why IntakeAutograde refused this submission (absent: accepted).
+# In resources, never in the notebook, so a student cannot set or clear it.
+REFUSED_KEY = "refused_submission"
+
+
+class _TakeOnlyTheNotebook(BaseConverter):
+    """Placed between ``Autograde`` and ``BaseConverter`` in IntakeAutograde's class order, so
+    that ``Autograde.init_assignment``'s call of ``BaseConverter.init_assignment`` comes here.
+
+    nbgrader's copies every file of the submission folder but the notebooks into autograded/
+    (and generate_feedback on into feedback/, which formgrader serves), with ``shutil.copy``: it
+    follows links (the gradebook, another student's notebook), blocks on a FIFO and copies
+    /dev/zero without end. Here nothing of the submission is copied: the notebook is written by
+    nbgrader from what SubmissionReader read, and nbgrader's own timestamp.txt is written anew
+    from the validated timestamp (nbgrader compares it on later runs; the exchange returns it
+    with the feedback). Other files are named in the log and left where they are.
+    """
+
+    def init_assignment(self, assignment_id: str, student_id: str) -> None:
+        source = Path(self._format_source(assignment_id, student_id))
+        dest = Path(self._format_dest(assignment_id, student_id))
+        if self._refusal(assignment_id, student_id) is not None:
+            return  # nothing of a refused submission is read, its timestamp included
+        ignored = intake.ignored_files(source)
+        if ignored:
+            self.log.warning(
+                "%s: only %s is graded; not carried into %s: %s",
+                student_id,
+                intake.NOTEBOOK_FILE,
+                dest.parent.parent.name,
+                ", ".join(ignored),
+            )
+        timestamp = read_timestamp(source, self.log)
+        if timestamp is not None:
+            dest.mkdir(parents=True, exist_ok=True)
+            target = dest / intake.TIMESTAMP_FILE
+            target.unlink(missing_ok=True)  # nbgrader made it read-only on an earlier run
+            target.write_text(timestamp + "\n")
+
+    def _refusal(self, assignment_id: str, student_id: str) -> str | None:
+        """Why the intake refused this submission (None: accepted)."""
+        return self._refusals.get((assignment_id, student_id))
+
+
+def read_timestamp(folder: Path, log) -> str | None:
+    """The text of ``folder``/timestamp.txt if it holds a timestamp nbgrader can parse, else None
+    (with a warning). Read through the intake: a link, FIFO or device is no timestamp."""
+    path = folder / intake.TIMESTAMP_FILE
+    if not os.path.lexists(path):
+        return None
+    try:
+        text = intake.read_regular_file(path, intake.MAX_TIMESTAMP_BYTES).decode("utf-8").strip()
+        if not text:
+            raise ValueError("empty")
+        nbgrader_utils.parse_utc(text)
+    except (intake.IntakeError, ValueError, OverflowError) as error:
+        reason = error.reason if isinstance(error, intake.IntakeError) else "not a timestamp"
+        log.warning("Ignored %s: %s", path, reason)
+        return None
+    return text
+
+
+class IntakeAutograde(Autograde, _TakeOnlyTheNotebook):
+    """nbgrader's ``Autograde`` converter, taking from each submission folder only what
+    ``grader.intake`` accepts. ``install_intake`` (called by course/nbgrader_config.py) makes
+    ``nbgrader autograde``, formgrader and ``grader.parallel`` use it.
+
+    - Before nbgrader looks at a submission (``init_destination``, the first step that reads a
+      submission's file: its timestamp), the folder is checked (``intake.check_submission_folder``,
+      lstat only). A refused submission is never opened: SubmissionReader stands a stub for it,
+      graded 0 with the reason on its feedback page, and ``FlagRefused`` flags its grades for
+      manual grading. The run goes on for every other student.
+    - Of an accepted submission, nbgrader reads the notebook through SubmissionReader and the
+      timestamp through ``read_timestamp``; no other file is copied (``_TakeOnlyTheNotebook``).
+    """
+
+    def start(self) -> None:
+        if not issubclass(self.exporter_class, SubmissionReader):  # fail closed
+            raise NbGraderException(
+                "IntakeAutograde reads submissions through grader.nbgrader_plugin."
+                f"SubmissionReader, not {self.exporter_class.__name__}: see nbgrader_config.py"
+            )
+        self._refusals: dict[tuple[str, str], str | None] = {}
+        self._refused_folders: set[str] = set()
+        # nbgrader reads each submission's timestamp.txt through CourseDirectory, with a plain
+        # open (and crashes that student's run on a malformed one): for this run, through the
+        # intake instead.
+        self.coursedir.get_existing_timestamp = self._existing_timestamp
+        try:
+            super().start()
+        finally:
+            del self.coursedir.get_existing_timestamp
+
+    def _existing_timestamp(self, path: str):
+        if os.path.normpath(path) in self._refused_folders:
+            return None  # nothing of a refused submission is read
+        text = read_timestamp(Path(path), self.log)
+        return None if text is None else nbgrader_utils.parse_utc(text)
+
+    def init_destination(self, assignment_id: str, student_id: str) -> bool:
+        folder = self._format_source(assignment_id, student_id)
+        problems = intake.check_submission_folder(folder)
+        reason = intake.refusal_reason(problems) if problems else None
+        self._refusals[(assignment_id, student_id)] = reason
+        if reason is not None:
+            self._refused_folders.add(os.path.normpath(folder))
+            self.log.error("Refused the submission of %s: %s", student_id, "; ".join(problems))
+        return super().init_destination(assignment_id, student_id)
+
+    def init_single_notebook_resources(self, notebook_filename: str) -> dict:
+        resources = super().init_single_notebook_resources(notebook_filename)
+        info = resources["nbgrader"]
+        reason = self._refusal(info["assignment"], info["student"])
+        if reason is not None:
+            info[REFUSED_KEY] = reason
+        return resources
+
+
+class FlagRefused(NbGraderPreprocessor):
+    """Flags every grade of a submission IntakeAutograde refused as needing manual grading.
+
+    Its stub is graded 0 with the reason (TrustedGrade), and SaveAutoGrades clears the flag of
+    every grade it records; the instructor must see that the student handed in something other
+    than a notebook (a link, a FIFO, another student's file...), not a plain 0.
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        info = resources["nbgrader"]
+        if info.get(REFUSED_KEY) is None:
+            return nb, resources
+        with Gradebook(info["db_url"]) as gradebook:
+            submission = gradebook.find_submission_notebook(
+                info["notebook"], info["assignment"], info["student"]
+            )
+            for grade in submission.grades:
+                grade.needs_manual_grade = True
+            gradebook.db.commit()
+        return nb, resources
+
+
+def install_intake() -> None:
+    """Make nbgrader 0.9.6 autograde with ``IntakeAutograde``: its ``AutogradeApp`` (``nbgrader
+    autograde``, and ``grader.parallel``'s record step) and formgrader's API build their converter
+    by the name ``Autograde``, with no option to choose another class."""
+    import nbgrader.apps.api
+    import nbgrader.apps.autogradeapp
+
+    nbgrader.apps.autogradeapp.Autograde = IntakeAutograde
+    nbgrader.apps.api.Autograde = IntakeAutograde
 
 
 # ---------------------------------------------------------------------------------------------
