@@ -61,6 +61,10 @@ except Exception:
 # nbgrader's first pass over a submission ("sanitize"): nbgrader 0.9.6's list, one step fixed.
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",  # the student's own outputs count for nothing
+    # Every known cell's nbgrader metadata (flags, points, type) as the gradebook recorded it:
+    # an edited flag no longer fails the submission. NB: before DeduplicateIds, which crashes on
+    # a grade_id that is not a string.
+    "grader.nbgrader_plugin.RepairCellMetadata",
     "nbgrader.preprocessors.DeduplicateIds",  # a duplicated cell keeps its grade_id once
     "nbgrader.preprocessors.OverwriteKernelspec",
     # nbgrader's OverwriteCells (NB: must come after DeduplicateIds: it restores each locked

@@ -19,13 +19,16 @@ grading (``FlagRefused``); of the others only the notebook and the timestamp are
 ``SubmissionReader`` reads the notebook through ``grader.intake`` and turns an unreadable or
 refused submission (empty file, not JSON, a link) into a stub that is graded 0 with the reason,
 instead of an error row nobody explains to the student.
-``RestoreCells`` is nbgrader's ``OverwriteCells`` without the crashes a submission can trigger.
+``RepairCellMetadata`` restores each known cell's nbgrader metadata from the gradebook, so edited
+flags cannot fail a submission; ``RestoreCells`` is nbgrader's ``OverwriteCells`` without the
+crashes a submission can trigger.
 ``PartsCsvExport`` writes nbgrader's CSV columns plus the forward and backward part scores.
 ``course/nbgrader_config.py`` wires these in.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import functools
 import json
@@ -270,6 +273,75 @@ class HideTestCode(ClearHiddenTests):
         if nbgrader_utils.is_grade(cell) and not nbgrader_utils.is_solution(cell):
             self._remove_hidden_test_region(cell)
         return cell, resources
+
+
+class RepairCellMetadata(NbGraderPreprocessor):
+    """The nbgrader metadata of every cell the gradebook knows, rewritten from the gradebook;
+    nbgrader metadata that names no cell is dropped. No edit of it can fail a submission.
+
+    nbgrader trusts the flags a submission's cells carry, and OverwriteCells restores a locked
+    cell's source, type, lock and points, not its other flags. So in nbgrader 0.9.6 a test cell
+    flagged ``"solution": true``, ``"task": true`` or ``"grade": "yes"`` (checksum mismatch,
+    schema validation), a ``grade_id`` that is a list (TypeError in DeduplicateIds), points as a
+    string (schema validation), a solution cell flagged as graded, or a test cell given its
+    solution's ``grade_id`` (MissingEntry) made nbgrader fail the whole submission: correct
+    code scored 0. Here a cell whose ``grade_id`` the gradebook knows gets exactly the recorded
+    metadata (grade, solution, task, locked, points, cell type, checksum, schema_version), and
+    metadata that is not a mapping or has no string ``grade_id`` is dropped (a test cell is then
+    put back by RestoreCells, a solution cell is found by its function name). Each repair is
+    logged. Grading never depended on these flags: the verdict comes from the solution code.
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        info = resources["nbgrader"]
+        with Gradebook(info["db_url"]) as gradebook:
+            recorded = recorded_metadata(gradebook, info["notebook"], info["assignment"])
+        for index, cell in enumerate(nb.cells):
+            if "nbgrader" not in cell.metadata:
+                continue
+            metadata = cell.metadata["nbgrader"]
+            grade_id = metadata.get("grade_id") if isinstance(metadata, dict) else None
+            if not isinstance(grade_id, str) or not grade_id:
+                self.log.warning("Cell %d: nbgrader metadata without a grade_id dropped", index)
+                del cell.metadata["nbgrader"]
+            elif grade_id in recorded and metadata != recorded[grade_id]:
+                changed = sorted(
+                    key
+                    for key in set(metadata) | set(recorded[grade_id])
+                    if metadata.get(key) != recorded[grade_id].get(key)
+                )
+                self.log.warning(
+                    "Cell %s: nbgrader metadata edited (%s): restored from the gradebook",
+                    grade_id,
+                    ", ".join(changed),
+                )
+                cell.metadata["nbgrader"] = NotebookNode(copy.deepcopy(recorded[grade_id]))
+        return nb, resources
+
+
+def recorded_metadata(gradebook: Gradebook, notebook_id: str, assignment_id: str) -> dict:
+    """{grade_id: the cell's nbgrader metadata as ``generate_assignment`` released it}."""
+    notebook = gradebook.find_notebook(notebook_id, assignment_id)
+    points = {cell.name: cell.max_score for cell in notebook.grade_cells}
+    solutions = {cell.name for cell in notebook.solution_cells}
+    tasks = {cell.name for cell in notebook.task_cells}
+    recorded = {}
+    for cell in notebook.source_cells:
+        metadata = {
+            "cell_type": cell.cell_type,
+            "checksum": cell.checksum,
+            "grade": cell.name in points,
+            "grade_id": cell.name,
+            "locked": cell.locked,
+            "schema_version": MetadataValidator.schema_version,
+            "solution": cell.name in solutions,
+        }
+        if cell.name in points:
+            metadata["points"] = points[cell.name]
+        if cell.name in tasks:
+            metadata["task"] = True
+        recorded[cell.name] = metadata
+    return recorded
 
 
 class RestoreCells(OverwriteCells):
