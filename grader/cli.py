@@ -12,6 +12,11 @@ Exit status: 0 whenever grades were produced (an unreadable notebook gets total 
 ran (one line on stderr says why: an infrastructure fault, not a grade) or for an internal error
 of the grader itself (with its traceback).
 
+Each path is checked by ``grader.intake`` before anything opens it: a notebook that is a link,
+a FIFO, a device, a hard link or larger than ``intake.MAX_NOTEBOOK_BYTES`` gets an error grade
+(0) with the reason instead of being read, and so does one in an nbgrader submission folder
+(``submitted/<student>/<assignment>/``) that the intake refuses, as ``nbgrader autograde`` would.
+
 The student id of a path is the student folder when the path is laid out the nbgrader way
 (``.../submitted/<student>/<assignment>/<notebook>.ipynb``, or ``autograded/``), else the file's
 stem (``alice.ipynb`` -> ``alice``).
@@ -28,12 +33,14 @@ import sys
 import textwrap
 from pathlib import Path
 
+from grader import intake
 from grader.exercises import EXERCISES, part_points
 from grader.grade import (
     GraderConfigError,
     grade_many,
     grade_notebook,
     grading_secret,
+    unreadable_grade,
 )
 from grader.sandbox import SandboxError, SandboxUnavailable
 from grader.verdict import Grade
@@ -86,6 +93,16 @@ def student_id(path: Path) -> str:
     if len(parts) >= 4 and parts[-4] in NBGRADER_FOLDERS:
         return parts[-3]
     return Path(path).stem
+
+
+def refusal(path: Path) -> str | None:
+    """Why ``path`` must not be read (``grader.intake``), or None. In an nbgrader submission
+    folder, the folder's check applies too, so the grade is the one nbgrader's autograde gives."""
+    problems = intake.check_notebook_file(path)
+    parts = Path(path).parts
+    if not problems and len(parts) >= 4 and parts[-4] == "submitted":
+        problems = intake.check_submission_folder(Path(path).parent)
+    return intake.refusal_reason(problems) if problems else None
 
 
 def part_score(grade: Grade, part: str) -> float:
@@ -202,7 +219,11 @@ def _without_per_run_no_sandbox_warning(record: logging.LogRecord) -> bool:
 
 def _grade_single(args) -> int:
     path = args.notebooks[0]
-    grade = grade_notebook(path, sandbox=not args.no_sandbox, seed=args.seed)
+    reason = refusal(path)
+    if reason is not None:
+        grade = unreadable_grade(reason)
+    else:
+        grade = grade_notebook(path, sandbox=not args.no_sandbox, seed=args.seed)
     if args.json:
         print(grade.to_json())
     else:
@@ -212,12 +233,12 @@ def _grade_single(args) -> int:
 
 def _grade_batch(args) -> int:
     paths = list(args.notebooks)
-    grades = grade_many(
-        paths,
-        jobs=args.jobs,
-        sandbox=not args.no_sandbox,
-        progress=not args.quiet,
+    refusals = [refusal(path) for path in paths]
+    accepted = [path for path, reason in zip(paths, refusals, strict=True) if reason is None]
+    graded = iter(
+        grade_many(accepted, jobs=args.jobs, sandbox=not args.no_sandbox, progress=not args.quiet)
     )
+    grades = [next(graded) if reason is None else unreadable_grade(reason) for reason in refusals]
     if args.csv is not None:
         write_csv(args.csv, paths, grades)
     if args.json:

@@ -38,7 +38,7 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
-from grader import precomputed
+from grader import intake, precomputed
 from grader.exercises import ASSIGNMENT_ID
 from grader.extract import extract
 
@@ -57,7 +57,8 @@ def working_directory(path: Path):
 
 
 def course_config(course: Path):
-    """The course's nbgrader_config.py, read without importing nbgrader (a traitlets Config)."""
+    """The course's nbgrader_config.py, read as a traitlets Config (executing it imports
+    nbgrader: it installs the grader's intake)."""
     from traitlets.config.loader import PyFileConfigLoader
 
     return PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
@@ -103,13 +104,18 @@ def start_grading(paths: list[Path], folder: Path, *, jobs: int, sandbox: bool, 
 
     Returns (the executor, how many distinct notebooks it grades).
     Identical graded code is graded once. Unreadable files are left to nbgrader (it reads them
-    as 0-graded stubs). ``on_done()`` is called as each verdict is stored or withdrawn.
+    as 0-graded stubs), and so are submissions the intake refuses, which are never opened here
+    (``intake.check_submission_folder``: a link, a FIFO, a device... in the folder; nbgrader's
+    IntakeAutograde records them as refused). ``on_done()`` is called as each verdict is stored
+    or withdrawn.
     """
     # fork: the workers start at once with the grader already imported, and this process has
     # no threads yet (nbgrader runs here only after this returns).
     executor = ProcessPoolExecutor(max(1, jobs), mp_context=multiprocessing.get_context("fork"))
     announced = set()
     for path in paths:
+        if intake.check_submission_folder(path.parent):
+            continue
         extraction = extract(path)
         if extraction.error is not None:
             continue
