@@ -49,15 +49,16 @@ within seconds, for the whole submission or for one exercise:
   ``MAX_PARSED_CHARS`` (2 Mi) characters in all; more is the submission's error. This bounds the
   parsing to about 3 s of CPU at worst (measured: two cells of 1 Mi single-character tokens with a
   magic line each), against about 5 ms for a real notebook; the CPU limit below is the backstop.
-- memory and time: reading, JSON parsing and extraction run in a short-lived child process
-  (``python -I -S``, an empty environment, started per notebook, never forked from the grader,
-  whose callers run threads) limited to ``CHILD_MEMORY_BYTES`` (1 GiB) of address space,
+- memory and time: reading, JSON parsing and extraction run in a short-lived child process,
+  forked for each notebook by a single-threaded extraction server (``python -I -S``, an empty
+  environment, started once per grader process; the grader's own process, whose callers run
+  threads, never forks) and limited to ``CHILD_MEMORY_BYTES`` (1 GiB) of address space,
   ``CHILD_CPU_SECONDS`` (5 s) of CPU and ``CHILD_WALL_SECONDS`` (10 s) of wall clock. A breach
   kills the child and is the submission's error ("... within the grader's memory limit", "...
   time limit"). The grader's own process only waits for the child's answer, an Extraction as
   JSON (``Extraction.to_json`` / ``Extraction.from_json``, strictly validated), so no notebook
-  can stall it or grow its memory. The price is the child's start-up: about 30 ms of CPU per
-  notebook, against 3-5 ms for the extraction itself.
+  can stall it or grow its memory. The child costs a fork (no interpreter start-up, no imports)
+  on top of the 3-5 ms of the extraction itself.
 """
 
 from __future__ import annotations
@@ -238,13 +239,15 @@ class _CapError(Exception):
 
 # --- the extraction child -----------------------------------------------------------------------
 
-# -I: no PYTHON* variables, no user site, no current folder on sys.path; -S: no site-packages (the
-# child imports the standard library and grader's own modules only); -W ignore: ast.parse gives a
-# SyntaxWarning per line of student code like "\d" (an invalid escape), noise in the log. The
-# folder holding the grader package goes LAST on sys.path, so it can shadow no standard module.
-_CHILD_CODE = (
-    "import sys; sys.path.append(sys.argv[1]); "
-    "from grader.extract import _child_main; _child_main(sys.argv[2], sys.argv[3])"
+# The extraction server: ``python -I -S`` (-I: no PYTHON* variables, no user site, no current
+# folder on sys.path; -S: no site-packages, the server imports the standard library and grader's
+# own modules only; -W ignore: ast.parse gives a SyntaxWarning per line of student code like "\d",
+# noise in the log). The folder holding the grader package goes LAST on sys.path, so it can shadow
+# no standard module. It imports this module once and, single-threaded, forks one child per
+# notebook: the child pays no interpreter start-up or imports (about 30 ms of CPU a notebook when
+# each one had a fresh interpreter), and the grader's own process, which runs threads, never forks.
+_SERVER_CODE = (
+    "import sys; sys.path.append(sys.argv[1]); from grader.extract import _serve; _serve()"
 )
 _GRADER_ROOT = str(Path(__file__).resolve().parent.parent)
 
@@ -258,35 +261,179 @@ def extract(path) -> Extraction:
     memory, CPU and wall-clock limits; this process only waits for its answer.
     Raises OSError only when no child process can be started at all (the machine, not the file).
     """
-    import subprocess
-
     name = Path(os.fsdecode(path)).name
-    limits = json.dumps(
-        {"memory": CHILD_MEMORY_BYTES, "cpu": CHILD_CPU_SECONDS, "max_bytes": MAX_NOTEBOOK_BYTES}
-    )
-    # -I ignores PYTHONDONTWRITEBYTECODE: -B passes it on.
-    flags = ["-I", "-S", "-W", "ignore", "-X", "utf8", *(["-B"] if sys.dont_write_bytecode else [])]
-    command = [sys.executable, *flags, "-c", _CHILD_CODE, _GRADER_ROOT, os.fsencode(path), limits]
-    try:
-        child = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            env={},
-            timeout=CHILD_WALL_SECONDS,
-        )
-    except subprocess.TimeoutExpired:  # run() has killed and reaped it
+    limits = {
+        "memory": CHILD_MEMORY_BYTES,
+        "cpu": CHILD_CPU_SECONDS,
+        "max_bytes": MAX_NOTEBOOK_BYTES,
+        "wall": CHILD_WALL_SECONDS,
+    }
+    status, output, errors = _SERVER.ask(os.fsencode(path), limits)
+    if status is None:
         return Extraction(
             error=f"{name} could not be read within the grader's time limit "
             f"({CHILD_WALL_SECONDS} s): it is not an ordinary notebook"
         )
-    if child.returncode == 0:
+    if status == 0:
         try:
-            return Extraction.from_json(child.stdout)
+            return Extraction.from_json(output)
         except ValueError as error:  # a grader bug, never the student's doing
             _log_error("the extraction child of %s answered nonsense: %s", name, error)
             return Extraction(error=f"{name} could not be read: internal grader error")
-    return Extraction(error=_child_failure(name, child.returncode, child.stderr))
+    return Extraction(error=_child_failure(name, status, errors))
+
+
+class _Server:
+    """The grader's side of the extraction server: started on first use, one request at a time
+    (a lock: each takes milliseconds), restarted if it dies; a forked grader process starts its
+    own. ``ask`` returns (the child's exit status, or None when it ran out of wall clock; its
+    stdout; the tail of its stderr)."""
+
+    def __init__(self):
+        import threading
+
+        self.lock = threading.Lock()
+        self.process = None
+        self.owner = None
+
+    def ask(self, path: bytes, limits: dict) -> tuple[int | None, bytes, bytes]:
+        request = json.dumps({"path": path.hex(), "limits": limits}).encode() + b"\n"
+        with self.lock:
+            for attempt in range(2):
+                process = self.started()
+                try:
+                    os.write(process.stdin.fileno(), request)
+                    return self.answer(process)
+                except (OSError, ValueError, TimeoutError) as error:
+                    self.stop()
+                    if attempt:
+                        raise OSError(f"the extraction server failed: {error}") from None
+        raise AssertionError("unreachable")
+
+    def started(self):
+        import atexit
+        import subprocess
+
+        if self.process is not None and self.owner == os.getpid() and self.process.poll() is None:
+            return self.process
+        if self.owner != os.getpid():
+            self.process = None  # a forked copy of the grader: the parent's server is not ours
+        # -I ignores PYTHONDONTWRITEBYTECODE: -B passes it on.
+        flags = ["-I", "-S", "-W", "ignore", "-X", "utf8"]
+        flags += ["-B"] if sys.dont_write_bytecode else []
+        self.process = subprocess.Popen(
+            [sys.executable, *flags, "-c", _SERVER_CODE, _GRADER_ROOT],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={},
+            bufsize=0,
+        )
+        if self.owner is None:
+            atexit.register(self.stop)
+        self.owner = os.getpid()
+        return self.process
+
+    def answer(self, process) -> tuple[int | None, bytes, bytes]:
+        import select
+        import time
+
+        fd = process.stdout.fileno()
+        deadline = time.monotonic() + CHILD_WALL_SECONDS + 10  # the server keeps the wall clock
+        data = bytearray()
+        while True:
+            head, _, rest = bytes(data).partition(b"\n")
+            if _:
+                header = json.loads(head)
+                size = header["out"] + header["err"]
+                if len(rest) >= size:
+                    output, errors = rest[: header["out"]], rest[header["out"] : size]
+                    return header["status"], output, errors
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no answer")
+            if not select.select([fd], [], [], left)[0]:
+                continue
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                raise OSError("the server exited")
+            data += chunk
+
+    def stop(self) -> None:
+        if self.process is not None and self.owner == os.getpid():
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+_SERVER = _Server()
+
+
+def _serve() -> None:
+    """The extraction server's loop (see ``_SERVER_CODE``): one request per line on stdin, one
+    forked child per request, its answer on stdout. Ends when the grader closes stdin."""
+    import select
+    import signal
+    import time
+
+    requests, answers = sys.stdin.buffer, sys.stdout.buffer
+    while line := requests.readline():
+        request = json.loads(line)
+        output_read, output_write = os.pipe()
+        errors_read, errors_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: nothing of the server's channels, its own limits
+            os.dup2(output_write, 1)
+            os.dup2(errors_write, 2)
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(devnull, 0)
+            os.closerange(3, 256)
+            status = 0
+            try:
+                _child_main(os.fsdecode(bytes.fromhex(request["path"])), request["limits"])
+            except SystemExit as exit:
+                os.write(2, str(exit.code).encode())
+                status = 1
+            except BaseException:  # noqa: BLE001
+                import traceback
+
+                os.write(2, traceback.format_exc().encode()[-2000:])
+                status = 1
+            os._exit(status)
+        os.close(output_write)
+        os.close(errors_write)
+        streams = {output_read: bytearray(), errors_read: bytearray()}
+        deadline = time.monotonic() + request["limits"]["wall"]
+        timed_out = False
+        while streams.keys() - _closed(streams):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                os.kill(pid, signal.SIGKILL)
+                timed_out = True
+                break
+            for fd in select.select(list(streams.keys() - _closed(streams)), [], [], left)[0]:
+                chunk = os.read(fd, 1 << 20)
+                if chunk:
+                    streams[fd] += chunk
+                else:
+                    streams[fd].append(0)  # marks end of file (see _closed)
+                    streams[fd] = _Ended(streams[fd][:-1])
+        _, wait_status = os.waitpid(pid, 0)
+        for fd in streams:
+            os.close(fd)
+        output, errors = bytes(streams[output_read]), bytes(streams[errors_read])[-2000:]
+        status = None if timed_out else os.waitstatus_to_exitcode(wait_status)
+        header = {"status": status, "out": len(output), "err": len(errors)}
+        answers.write(json.dumps(header).encode() + b"\n" + output + errors)
+        answers.flush()
+
+
+class _Ended(bytearray):
+    """A stream's bytes once its end of file was read."""
+
+
+def _closed(streams: dict) -> set:
+    return {fd for fd, data in streams.items() if isinstance(data, _Ended)}
 
 
 def _child_failure(name: str, status: int, stderr: bytes) -> str:
@@ -326,7 +473,7 @@ def _child_main(path: str, limits_json: str) -> None:
             soft, hard = min(soft, current), min(hard, current)
         resource.setrlimit(kind, (soft, hard))
 
-    limits = json.loads(limits_json)
+    limits = json.loads(limits_json) if isinstance(limits_json, str) else limits_json
     lower(resource.RLIMIT_AS, limits["memory"], limits["memory"])
     # CPU: SIGXCPU at the soft limit, SIGKILL a second later should anything survive it.
     lower(resource.RLIMIT_CPU, limits["cpu"], limits["cpu"] + 1)
