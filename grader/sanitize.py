@@ -3,15 +3,16 @@
 Guarantees, for a notebook that went through ``SanitizeStudentContent`` (run by ``nbgrader
 autograde`` before the autograded notebook is saved, and again by ``nbgrader generate_feedback``):
 
-- every markdown cell's source is one line of HTML that nbconvert's ``markdown2html`` (what
+- every markdown cell's source is one block of HTML that nbconvert's ``markdown2html`` (what
   nbgrader's formgrade and feedback templates apply) renders verbatim, and that is a fixed point
   of the allow-list cleaner below: no script, event handler, ``javascript:``/``data:`` link,
   iframe, form, object/embed, SVG/MathML, ``<style>``, style attribute (except table
   ``text-align``), ``<base>``, ``<meta>``, class outside a short list, unprefixed id, or relative
   link that could open a file beside the notebook; maths is kept as text for MathJax (escaped
-  once), its ``\\href``, ``\\url``, ``\\style``, ``\\class``, ``\\cssId`` and ``\\require``
-  commands disarmed; images are relative paths to image files (``images/x.png``) or the cell's
-  own PNG/JPEG/GIF attachments inlined as ``data:image/...;base64``;
+  at most once, only where the HTML parser needs it), its ``\\href``, ``\\url``, ``\\style``,
+  ``\\class``, ``\\cssId`` and ``\\require`` commands disarmed; images are relative paths to
+  image files (``images/x.png``) or the cell's own PNG/JPEG/GIF attachments inlined as
+  ``data:image/...;base64``;
 - raw cells hold sanitised HTML; cell attachments are gone (inlined above);
 - outputs are stream, error, or results/displays of ``text/plain``, ``image/png`` and
   ``image/jpeg`` only (valid base64, numeric width/height): never HTML, SVG, JavaScript,
@@ -153,15 +154,28 @@ def disarm_tex(text: str) -> str:
     return TEX_COMMANDS.sub(r"\\text{\1}", text)
 
 
+# Characters the HTML parser reads as text even unescaped (the HTML5 tokenizer): "&" not followed
+# by a letter, digit or "#"; "<" not followed by a letter, "!", "/" or "?"; ">" outside a tag.
+# Left unescaped, maths such as "a & b" reaches JupyterLab's view of the autograded notebook as
+# written (it escapes & < > in maths itself, so an "&amp;" there would show).
+LITERAL_AMPERSAND = re.compile(r"&amp;(?![A-Za-z0-9#])")
+LITERAL_LESS_THAN = re.compile(r"&lt;(?![A-Za-z!/?])")
+# A newline that starts a blank line (which would end a markdown HTML block).
+BLANK_LINE = re.compile(r"\n(?=[ \t]*(?:\n|$))")
+
+
 def sanitize_html(html: str) -> str:
     """``html`` with everything outside the allow-list removed (see the module docstring)."""
-    return disarm_tex(_CLEANER.clean(html))
+    cleaned = disarm_tex(_CLEANER.clean(html))
+    cleaned = LITERAL_LESS_THAN.sub("<", LITERAL_AMPERSAND.sub("&", cleaned))
+    return cleaned.replace("&gt;", ">")
 
 
-def one_line(html: str) -> str:
-    """``html`` on one line: newlines as character references, so that the HTML parser builds
-    the same document, and markdown sees a single HTML block (a blank line would end it)."""
-    return html.replace("\r", "&#13;").replace("\n", "&#10;")
+def one_block(html: str) -> str:
+    """``html`` without blank lines, so that markdown sees one HTML block (a blank line would end
+    it): a newline that starts one becomes a character reference, which the HTML parser reads as
+    the same newline."""
+    return BLANK_LINE.sub("&#10;", html.replace("\r", "&#13;"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,7 +234,7 @@ def renders_verbatim(source: str) -> bool:
         rendered = markdown_to_html(source)
     except Exception:  # noqa: BLE001 - any failure means "not safe to use"
         return False
-    return rendered.rstrip("\n") == source and one_line(sanitize_html(source)) == source
+    return rendered.rstrip("\n") == source and one_block(sanitize_html(source)) == source
 
 
 def sanitize_markdown(source: str, attachments: Mapping | None = None) -> str:
@@ -233,11 +247,11 @@ def sanitize_markdown(source: str, attachments: Mapping | None = None) -> str:
         html = markdown_to_html(source, image_attachments(attachments))
     except Exception:  # noqa: BLE001 - a student can make the renderer raise; show the text
         html = f"<pre>{_escape_text(source)}</pre>"
-    cleaned = one_line(sanitize_html(html).strip())
+    cleaned = one_block(sanitize_html(html).strip())
     for candidate in (cleaned, f"<div>{cleaned}</div>"):
         if renders_verbatim(candidate):
             return candidate
-    plain = f"<div><pre>{one_line(_escape_text(source))}</pre></div>"
+    plain = one_block(sanitize_html(f"<div><pre>{_escape_text(source)}</pre></div>"))
     return plain if renders_verbatim(plain) else UNREADABLE_MARKDOWN
 
 
@@ -362,7 +376,7 @@ def sanitize_notebook(nb: NotebookNode) -> NotebookNode:
         if cell.get("cell_type") == "markdown":
             cell.source = sanitize_markdown(_text(cell.get("source", "")), cell.get("attachments"))
         elif cell.get("cell_type") == "raw":
-            cell.source = one_line(sanitize_html(_text(cell.get("source", ""))))
+            cell.source = one_block(sanitize_html(_text(cell.get("source", ""))))
         elif cell.get("cell_type") == "code":
             outputs = [sanitize_output(output) for output in cell.get("outputs", [])]
             cell.outputs = [from_dict(output) for output in outputs if output is not None]
