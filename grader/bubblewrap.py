@@ -131,8 +131,15 @@ def _bwrap_base(privileged: bool) -> list[str]:
         for capability in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL"):
             namespaces += ["--cap-add", capability]
     else:
-        namespaces = ["--unshare-all"]  # a user namespace: the caller's uid, no capabilities
-    args = ["bwrap", *namespaces, "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+        # A user namespace: the caller's uid, and no capability even inside it (bwrap gives a
+        # root caller's namespace all of them otherwise): without CAP_SYS_PTRACE, the zygote's
+        # being non-dumpable keeps its memory and descriptors out of an exercise's reach.
+        namespaces = ["--unshare-all", "--cap-drop", "ALL"]
+    # --as-pid-1: no bubblewrap process inside the sandbox (it would be a process an exercise
+    # could reach through /proc in a user namespace); the harness's zygote is the pid
+    # namespace's init, which no process inside can signal and whose end kills all of them.
+    args = ["bwrap", *namespaces, "--as-pid-1", "--die-with-parent", "--new-session"]
+    args += ["--hostname", "sandbox"]
     args += ["--ro-bind", "/usr", "/usr"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         path = f"/{name}"

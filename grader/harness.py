@@ -4,14 +4,15 @@ Started by ``grader.sandbox`` as a standalone script (it imports only the standa
 the student-facing ``public_tests`` and ``wire``/``calls``, copied beside it; nothing else of the
 grader exists in the sandbox, no stand-in and no reference):
 
-    python -S -B harness.py --status-fd N --work-dir DIR [--sandboxed] [--site-dir DIR ...] <ctl
+    python -S -B harness.py --control-fd N --status-fd N --work-dir DIR [--sandboxed] [--site-dir D]
 
-The zygote (the process started by bubblewrap) imports NumPy and ``public_tests`` once, reads a
-job on its control channel (stdin, written by the trusted grader) and reports "ready" on the
-status channel. Then, for each "run" command, it forks the process that grades ONE exercise,
-waits for it (or kills it when the grader says so), kills every process that is left (the
-exercise's descendants, however detached) and reaps them, and reports "reaped". It never runs
-student code and never reads what the grader sends to an exercise.
+The zygote (the process bubblewrap starts, the init of the sandbox's pid namespace) imports
+NumPy and ``public_tests`` once, reads a job on its control channel (a descriptor of its own,
+written by the trusted grader) and reports "ready" on the status channel. Then, for each "run"
+command, it forks the process that grades ONE exercise, waits for it (or kills it when the
+grader says so), kills every process that is left (the exercise's descendants, however
+detached) and reaps them, and reports "reaped". It never runs student code and never reads what
+the grader sends to an exercise.
 
 The exercise process (the fork) gets its own three pipes from the grader, chosen per exercise
 when the sandbox started: input (fd 3), reports (fd 4) and output (fds 1 and 2); stdin is
@@ -31,16 +32,17 @@ Why a cell can only change its own exercise's verdict (the security argument):
 2. One process per exercise, one at a time. A cell of X runs only in X's process, never in
    another exercise's. Before the next exercise's process is forked, the zygote has killed X's
    process and everything it started (``kill(-1)`` inside the sandbox's own pid namespace, the
-   zygote being the subreaper that inherits every orphan) and reaped them all.
+   zygote being its init, which inherits every orphan) and reaped them all.
 3. Nothing shared survives between them. The sandbox has no writable filesystem (read-only
    binds, ``/dev`` read-only, no ``/tmp``), SysV IPC and POSIX message queues are refused by the
    seccomp filter, and each exercise's pipes are its own: what X writes after its end reaches
    no other exercise's stream, and X never holds another exercise's pipes.
-4. No reach into a sibling or the zygote. Processes are non-dumpable (no ``/proc/PID/mem``,
-   ``/proc/PID/fd``, ``ptrace`` — which seccomp refuses anyway), and when root starts the sandbox
-   every exercise runs under its own uid, so it cannot even signal the zygote. Without root
-   (a user namespace) it could kill or stop the zygote: that fails only the exercise running
-   (the grader charges it and restarts a fresh sandbox for the rest).
+4. No reach into a sibling or the zygote. Processes are non-dumpable and hold no capability
+   (no ``/proc/PID/mem``, ``/proc/PID/fd``, ``ptrace`` — which seccomp refuses anyway), there is
+   no bubblewrap process inside (``--as-pid-1``), and when root starts the sandbox every
+   exercise runs under its own uid. The zygote is the pid namespace's init, which no process
+   inside can kill; should it be lost anyway, that fails only the exercise running (the grader
+   charges it and restarts a fresh sandbox for the rest).
 5. Hidden inputs appear only after the public ones are answered. The grader sends a call only
    when the previous outcome arrived, public calls first; so text a function produces on a
    public call (which the feedback may quote) was made before any hidden input existed in the
@@ -86,6 +88,7 @@ _HELP_LINE = re.compile(r"^\s*(\?{1,2}[\w.]+|[\w.]+\?{1,2})\s*$")
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description="grading harness (runs inside the sandbox)")
+    parser.add_argument("--control-fd", type=int, required=True)
     parser.add_argument("--status-fd", type=int, required=True)
     parser.add_argument("--work-dir", required=True)
     parser.add_argument("--site-dir", action="append", default=[])
@@ -103,7 +106,7 @@ def main(argv: list[str]) -> None:
         import public_tests  # noqa: F401
     _prctl(_PR_SET_DUMPABLE, 0)
     _prctl(_PR_SET_CHILD_SUBREAPER, 1)
-    control = _Frames(0, JOB_NONCE, wire)
+    control = _Frames(options.control_fd, JOB_NONCE, wire)
     job = control.next()
     status = _Channel(options.status_fd, bytes.fromhex(job["nonce"]), wire)
     status.send({"kind": "ready", "uid": os.getuid()})
@@ -204,7 +207,7 @@ class _Zygote:
         pidfd = os.pidfd_open(pid)
         try:
             while True:
-                waiting = [pidfd] + ([] if self.control.ready() else [0])
+                waiting = [pidfd] + ([] if self.control.ready() else [self.control.fd])
                 readable, _, _ = select.select(waiting, [], [])
                 if pidfd in readable:
                     break

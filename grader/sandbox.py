@@ -407,6 +407,7 @@ class _Sandbox:
 
     def start(self, names: list[str]) -> None:
         inside = [pipe.inside for slot in self.slots.values() for pipe in slot.pipes]
+        channels = (self.control.inside, self.status_pipe.inside)
         job = {
             "kind": "job",
             "nonce": self.nonce.hex(),
@@ -422,10 +423,10 @@ class _Sandbox:
             argv = self.memory.wrap(argv)
             self.process = subprocess.Popen(
                 argv,
-                stdin=self.control.inside,
+                stdin=subprocess.DEVNULL,
                 stdout=self.log_pipe.inside,
                 stderr=self.log_pipe.inside,
-                pass_fds=(*inside, self.status_pipe.inside, *seccomp.pass_fds),
+                pass_fds=(*inside, *channels, *seccomp.pass_fds),
                 env=environment,
                 cwd=None if self.sandbox else str(self.stage.work),
                 start_new_session=True,
@@ -465,7 +466,10 @@ class _Sandbox:
     def command(self, seccomp_fd: int | None) -> tuple[list[str], dict]:
         """(argv, environment) of the sandbox's zygote."""
         site = site_directories()
+        # The zygote's channels are descriptors of its own, not stdin: bubblewrap's init keeps
+        # stdin, stdout and stderr open, and must hold nothing an exercise could read.
         status = ["--status-fd", str(self.status_pipe.inside)]
+        status += ["--control-fd", str(self.control.inside)]
         if not self.sandbox:
             argv = [interpreter(), "-S", "-B", str(self.stage.harness / "harness.py"), *status]
             argv += ["--work-dir", str(self.stage.work)]

@@ -733,3 +733,81 @@ def test_broken_cells_cost_only_their_exercise(cell, error):
     else:
         assert result.exercise_errors["conv_forward"].startswith(error)
         assert only_outcome(result, "conv_forward").error == "not found"
+
+
+# ------------------------------------------------------------- one process per exercise
+
+PROBE_OTHERS = """
+import os, signal
+def zero_pad(X, pad):
+    me, seen = os.getpid(), {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        for what in ("mem", "environ", "fd/0", "maps"):
+            try:
+                with open(f"/proc/{entry}/{what}", "rb") as file:
+                    file.read(1)
+                seen[f"{entry}/{what}"] = "read"
+            except OSError as error:
+                seen[f"{entry}/{what}"] = type(error).__name__
+        try:
+            os.kill(int(entry), 0)
+            seen[f"{entry}/signal"] = "allowed"
+        except OSError as error:
+            seen[f"{entry}/signal"] = type(error).__name__
+    return seen
+"""
+
+
+@pytest.mark.parametrize("root", [True, False], ids=["own-uid", "user-namespace"])
+def test_an_exercise_reaches_no_other_process_memory_or_descriptors(root, monkeypatch):
+    """From inside an exercise's process, can /proc give the memory, environment, descriptors
+    or mappings of the zygote or bubblewrap (its own uid when root; non-dumpable processes in
+    a user namespace), and can it signal them when it has its own uid?"""
+    if not root:
+        monkeypatch.setattr(bubblewrap, "runs_as_root", lambda: False)
+        monkeypatch.setattr(sandbox, "runs_as_root", lambda: False)
+        monkeypatch.setattr(bubblewrap, "_probe_result", {})
+    result = attack("zero_pad", PROBE_OTHERS)
+    seen = only_outcome(result, "zero_pad").returned
+    assert seen, "no other process is visible: the probe proves nothing"
+    assert not [key for key, what in seen.items() if what == "read"], seen
+    if root:
+        assert not [key for key, what in seen.items() if what == "allowed"], seen
+
+
+def test_each_exercise_has_a_fresh_process_and_uid():
+    """Are two exercises graded in two processes (distinct pids, and distinct uids when root)?"""
+    source = "import os\ndef {name}(*args):\n    return os.getpid(), os.getuid()\n"
+    cells = {name: source.format(name=name) for name in ("zero_pad", "conv_single_step")}
+    calls = {name: CALLS[name][:1] for name in cells}
+    result = run_submission(SETUP_SOURCE, cells, calls, limits=LIMITS)
+    first = result.outcomes["zero_pad"][0].returned
+    second = result.outcomes["conv_single_step"][0].returned
+    assert first[0] != second[0]
+    if os.geteuid() == 0:
+        assert first[1] != second[1] and 0 not in (first[1], second[1])
+
+
+@pytest.mark.parametrize("root", [True, False], ids=["own-uid", "user-namespace"])
+def test_the_zygote_shrugs_off_an_exercise_signalling_it(root, monkeypatch):
+    """Does SIGKILL, SIGSTOP or SIGTERM sent to the sandbox's init (the zygote) by an exercise
+    change nothing: no lost sandbox, every other exercise graded in the same one?"""
+    if not root:
+        monkeypatch.setattr(bubblewrap, "runs_as_root", lambda: False)
+        monkeypatch.setattr(sandbox, "runs_as_root", lambda: False)
+        monkeypatch.setattr(bubblewrap, "_probe_result", {})
+    source = """
+import os, signal
+def zero_pad(X, pad):
+    for number in (signal.SIGSTOP, signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(1, number)
+        except OSError:
+            pass
+    return np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+"""
+    result = attack("zero_pad", source)
+    assert_correct(result, "zero_pad")
+    assert result.children == 1
