@@ -349,3 +349,20 @@ def test_official_notebooks():
     assert solution.notes == ()
     assert student.total == 0
     assert {verdict.status for verdict in student.exercises} == {"not implemented"}
+
+
+@pytest.mark.slow
+def test_an_oversized_cell_fails_only_its_own_exercise(tmp_path):
+    """Does a graded cell whose long comment escapes to more than a job's header (900,000
+    four-byte characters: 3.6 MB of UTF-8, 10.8 MB as escaped JSON) fail only its exercise,
+    with a reason, while every other exercise keeps full marks? (One job for the whole
+    notebook made it an internal grader error, 0 of 140.)"""
+    sources = {name: CANONICAL[name].source for name in EXERCISE_NAMES}
+    sources["zero_pad"] += "\n# " + "\U0001f600" * 900_000 + "\n"
+    path = tmp_path / "long.ipynb"
+    write(submission(sources), path)
+    grade = grade_notebook(path)
+    assert grade.error is None
+    verdicts = _by_name(grade)
+    assert verdicts["zero_pad"].score == 0 and "too large" in verdicts["zero_pad"].message
+    assert all(verdicts[name].score == verdicts[name].max for name in EXERCISE_NAMES[1:])
