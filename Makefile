@@ -53,10 +53,11 @@ release: notebooks ## Build the student bundle (build/student/ and build/student
 demo: setup release ## The main job: autograde the bundled example submissions and print the scores
 	$(PY) -m grader.demo
 
-bench: setup ## Benchmarks (not part of test): autograde vs vanilla nbgrader, sandbox floor, notebook Run-All
+bench: setup ## Benchmarks (not part of test): autograde vs vanilla nbgrader, sandbox floor, notebook Run-All, grading CPU vs a baseline
 	$(PY) -m bench
 	$(PY) -m bench.sandbox_floor
 	$(PY) -m bench.notebook_run_all
+	$(PY) -m bench.grading_cpu
 
 clean: ## Remove build outputs and the demo course (keeps .venv/)
 	rm -rf build demo course/release course/submitted course/autograded course/feedback course/solution course/gradebook.db
