@@ -8,9 +8,7 @@ instructor's server does; only the formgrader extension is on (no exchange is ne
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,11 +17,9 @@ from pathlib import Path
 from tests.browser.jupyterlab import (
     NBGRADER_SERVER_EXTENSIONS,
     LabServer,
-    _kill_processes_mentioning,
-    _shutdown,
-    _wait_until_ready,
     free_port,
     isolated_environment,
+    running,
 )
 
 FORMGRADER = "nbgrader.server_extensions.formgrader"
@@ -58,22 +54,5 @@ def formgrader_server(
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={course}",
     ]
-    if os.geteuid() == 0:  # CI and containers run as root; Jupyter refuses without this flag
-        command.append("--allow-root")
-    with server.log.open("w") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=course,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        _wait_until_ready(server, process, startup_timeout)
+    with running(server, command, environment, base, "formgrader", startup_timeout):
         yield server
-    finally:
-        _shutdown(server, process)
-        leftovers = _kill_processes_mentioning(str(base), str(course))
-    if leftovers:
-        raise RuntimeError(f"processes outlived the formgrader server (killed): {leftovers}")

@@ -206,23 +206,39 @@ def jupyterlab(root: Path, base: Path, startup_timeout: float = 45.0) -> Iterato
         "--LabApp.news_url=",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
+    with running(server, command, environment, base, "JupyterLab", startup_timeout):
+        yield server
+
+
+@contextmanager
+def running(
+    server: LabServer,
+    command: list[str],
+    environment: Mapping[str, str],
+    base: Path,
+    what: str,
+    startup_timeout: float,
+) -> Iterator[None]:
+    """Run a Jupyter server ``command`` in ``server.root``, its output in ``server.log``, until
+    it answers; on exit stop it and kill whatever mentions ``base`` or the root, failing loudly
+    (after the body, never hiding its own failure) when a process outlived the server."""
     if os.geteuid() == 0:  # CI and containers run as root; Jupyter refuses without this flag
-        command.append("--allow-root")
+        command = [*command, "--allow-root"]
     with server.log.open("w") as log:
         process = subprocess.Popen(
             command,
-            cwd=root,
-            env=environment,
+            cwd=server.root,
+            env=dict(environment),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
         _wait_until_ready(server, process, startup_timeout)
-        yield server
+        yield
     finally:
         _shutdown(server, process)
-        leftovers = _kill_processes_mentioning(str(base), str(root))
+        leftovers = _kill_processes_mentioning(str(base), str(server.root))
     # Reached only when the body succeeded: never hide the body's own failure behind this one.
     if leftovers:
-        raise RuntimeError(f"processes outlived the JupyterLab server (killed): {leftovers}")
+        raise RuntimeError(f"processes outlived the {what} server (killed): {leftovers}")
