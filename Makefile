@@ -12,7 +12,7 @@ BASE_PYTHON := $(shell command -v python3)
 # creates a gradebook, and tests and tools start `nbgrader`, `jupyter`... by name.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup system-deps lint format test test-fast figures notebooks release demo bench clean
+.PHONY: help setup system-deps lint format test test-fast figures notebooks release demo bench clean reset-course
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -59,5 +59,20 @@ bench: setup ## Benchmarks (not part of test): autograde vs vanilla nbgrader, sa
 	$(PY) -m bench.notebook_run_all
 	$(PY) -m bench.grading_cpu
 
-clean: ## Remove build outputs and the demo course (keeps .venv/)
-	rm -rf build demo course/release course/submitted course/autograded course/feedback course/solution course/gradebook.db
+# NB: never anything under course/: instructors grade there (README), and its submissions,
+# gradebook and manual scores exist nowhere else. Resetting it is reset-course, on request only.
+clean: ## Remove build outputs and the demo course (keeps .venv/ and every file of course/)
+	rm -rf build demo
+
+# What nbgrader made in course/ (the master source and the config stay). Refuses unless asked
+# by name, so that no `make` invocation can delete a class's grades by accident.
+COURSE_DATA := course/release course/submitted course/autograded course/feedback course/solution \
+	course/downloaded course/gradebook.db course/grades.csv course/analytics
+reset-course: ## DELETE course/'s submissions, gradebook and exports: needs CONFIRM=yes
+	@if [ "$(CONFIRM)" != "yes" ]; then \
+		echo "reset-course deletes, for good: $(COURSE_DATA)"; \
+		echo "(submissions, autograded notebooks, feedback, the gradebook with every manual score)"; \
+		echo "run \`make reset-course CONFIRM=yes\` if that is what you want"; \
+		exit 1; \
+	fi
+	rm -rf $(COURSE_DATA)
