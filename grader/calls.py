@@ -13,7 +13,7 @@ class Call:
 
     hidden -- the student has not seen these inputs: the call is made only after every public
               call of its exercise has answered, and what comes back keeps only the grader's
-              words (``grader.sandbox.hidden_safe``)"""
+              words (``grader.exercise_run.hidden_safe``)"""
 
     args: tuple
     hidden: bool = False

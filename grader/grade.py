@@ -12,9 +12,11 @@ The seed. Hidden inputs are drawn from a seed that is an HMAC of the graded code
 secret: re-grading the same code (a re-run, a regrade, a parallel run) draws the same inputs and
 gives the same grade, but a student cannot predict the inputs (the secret is not theirs), and any
 change to the code draws new ones, so outputs seen in one round of feedback cannot be memorised
-and hard-coded into the next submission. Set the secret in ``GRADER_SECRET`` (or put it in a file
-named by ``GRADER_SECRET_FILE``). Without either, a fixed development secret is used, which is
-public (it is in this file): fine for development and CI, never for a real course.
+and hard-coded into the next submission. Set the secret in a file named by the course's
+``c.TrustedGrader.secret_file`` (``grader.settings``; ``cnn-grader secret PATH`` creates one),
+or in the environment: ``GRADER_SECRET`` (the secret) or ``GRADER_SECRET_FILE`` (a file), which
+override the configuration. Without any, a fixed development secret is used, which is public
+(it is in this file): fine for development and CI, never for a real course.
 """
 
 from __future__ import annotations
@@ -59,22 +61,27 @@ class GraderConfigError(Exception):
     """The grader is misconfigured (e.g. GRADER_SECRET_FILE cannot be read)."""
 
 
-def grading_secret() -> tuple[bytes, str]:
-    """(secret, where it came from): ``GRADER_SECRET``, ``GRADER_SECRET_FILE`` or the default."""
+def grading_secret(configured_file: str | None = None) -> tuple[bytes, str]:
+    """(secret, where it came from): ``GRADER_SECRET``, ``GRADER_SECRET_FILE``, then
+    ``configured_file`` (``c.TrustedGrader.secret_file``), else the development default."""
     secret = os.environ.get(SECRET_ENV)
     if secret:
         return secret.encode("utf-8"), SECRET_ENV
-    secret_file = os.environ.get(SECRET_FILE_ENV)
-    if secret_file:
+    for name, secret_file in (
+        (SECRET_FILE_ENV, os.environ.get(SECRET_FILE_ENV)),
+        ("TrustedGrader.secret_file", configured_file),
+    ):
+        if not secret_file:
+            continue
         try:
             secret_bytes = Path(secret_file).read_bytes().strip()
         except OSError as error:
             raise GraderConfigError(
-                f"{SECRET_FILE_ENV}={secret_file} cannot be read: {error.strerror or error}"
+                f"{name}={secret_file} cannot be read: {error.strerror or error}"
             ) from None
         if not secret_bytes:
-            raise GraderConfigError(f"{SECRET_FILE_ENV}={secret_file} is empty")
-        return secret_bytes, SECRET_FILE_ENV
+            raise GraderConfigError(f"{name}={secret_file} is empty")
+        return secret_bytes, name
     return DEVELOPMENT_SECRET, "development default"
 
 
@@ -86,12 +93,20 @@ def grading_seed(extraction: Extraction, secret: bytes | None = None) -> int:
     return int.from_bytes(mac[:8], "big") >> 1
 
 
-def grade_notebook(path, *, sandbox: bool = True, seed: int | None = None, limits=None) -> Grade:
+def grade_notebook(
+    path,
+    *,
+    sandbox: bool = True,
+    seed: int | None = None,
+    limits=None,
+    secret: bytes | None = None,
+) -> Grade:
     """Grade the submission notebook at ``path`` on all eight exercises, in ``EXERCISES`` order.
 
     sandbox -- False runs the student's code without bubblewrap (development only)
     seed    -- the hidden inputs' seed; None derives it from the code (see the module docstring)
     limits  -- the sandbox's resource limits; None: ``Limits()``
+    secret  -- the course secret (``grading_seed``); None: ``grading_secret()``
     Returns a Grade; a file that is not a readable notebook gives total 0 and ``error`` set.
     Raises SandboxUnavailable when ``sandbox`` is True and bubblewrap cannot run.
     """
@@ -100,11 +115,11 @@ def grade_notebook(path, *, sandbox: bool = True, seed: int | None = None, limit
         return unreadable_grade(extraction.error)
     limits = Limits() if limits is None else limits
     if seed is None:
-        seed = grading_seed(extraction)
+        seed = grading_seed(extraction, secret)
 
     checks = {name: tuple(hidden_checks(name, seed)) for name in extraction.cells}
     # Hidden cases are sent only after the public ones have answered, and come back in the
-    # grader's words only (grader.sandbox.hidden_safe).
+    # grader's words only (grader.exercise_run.hidden_safe).
     calls = {
         name: [
             Call(case.call.args, hidden=case.hidden)
@@ -195,7 +210,13 @@ def _is_not_implemented(error: str | None) -> bool:
 
 
 def grade_many(
-    paths: Iterable, *, jobs: int = 1, sandbox: bool = True, progress: bool = True
+    paths: Iterable,
+    *,
+    jobs: int = 1,
+    sandbox: bool = True,
+    progress: bool = True,
+    limits: Limits | None = None,
+    secret: bytes | None = None,
 ) -> list[Grade]:
     """Grade many notebooks, ``jobs`` sandboxes at a time; results in the order of ``paths``.
 
@@ -212,7 +233,8 @@ def grade_many(
     bar = _progress_bar(len(paths), enabled=progress)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {
-            pool.submit(_grade_one, path, sandbox): index for index, path in enumerate(paths)
+            pool.submit(_grade_one, path, sandbox, limits, secret): index
+            for index, path in enumerate(paths)
         }
         try:
             for future in as_completed(futures):
@@ -227,9 +249,9 @@ def grade_many(
     return grades  # type: ignore[return-value]
 
 
-def _grade_one(path: Path, sandbox: bool) -> Grade:
+def _grade_one(path: Path, sandbox: bool, limits: Limits | None, secret: bytes | None) -> Grade:
     try:
-        return grade_notebook(path, sandbox=sandbox)
+        return grade_notebook(path, sandbox=sandbox, limits=limits, secret=secret)
     except SandboxUnavailable:
         raise
     except Exception as error:  # a grader bug on one notebook must not stop the batch

@@ -1,8 +1,9 @@
 """Running a submission's code in the sandbox, one process per exercise, as plain-data outcomes.
 
-Owns: the protocol between the trusted grader and the harness (``grader/harness.py``) inside one
-bubblewrap sandbox (``grader.bubblewrap``, ``grader.seccomp``), the per-exercise limits, and who
-is charged when something fails. It guarantees:
+Owns: one submission's run: the bubblewrap sandbox and its zygote (``grader/harness.py``, with
+``grader.bubblewrap``, ``grader.seccomp``, ``grader.memory_bound``), the order of the exercises,
+the per-exercise limits, and the state every exercise's outcome is gathered in; each exercise's
+own protocol is ``grader.exercise_run``. It guarantees:
 
 - Each exercise is graded in a process of its own, forked by the sandbox's zygote (NumPy is
   imported once per sandbox), that runs the trusted setup and that exercise's cell only, holds
@@ -13,20 +14,15 @@ is charged when something fails. It guarantees:
   output out), made here before the sandbox starts: nothing one exercise writes can be read as
   another's, and an exercise's output and reports end exactly when its processes are gone.
 - Public calls first, hidden calls only after every public outcome has arrived; what comes back
-  for a hidden call keeps only the grader's words (``hidden_safe``): the built-in exception type
-  or "an exception", never a message or a class name the student's code produced.
-- The child's reports are checked against the exact sequence expected, decoded strictly
-  (``grader.wire``: no pickle, no eval) and size-capped; nothing in them is trusted.
+  for a hidden call keeps only the grader's words (``grader.exercise_run.hidden_safe``).
 - A hang, crash, flood of output or protocol violation in exercise X is charged to X alone
   ("timeout after 10 s", "crashed: ..."); outcomes received before it are kept (except after a
-  protocol violation, which taints the stream). If the zygote itself is lost (it can be killed
-  by the exercise when there is no root to give each exercise its own uid), the sandbox is
+  protocol violation, which taints the stream). Should the zygote itself be lost, the sandbox is
   killed whole and a fresh one grades the exercises left.
 """
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import logging
 import os
@@ -53,26 +49,24 @@ from grader.bubblewrap import (  # noqa: F401  (re-exported: the sandbox's publi
     sandboxed_python_command,
     site_directories,
 )
-from grader.calls import Call, Outcome, Unsupported
+from grader.calls import Call, Outcome
+from grader.exercise_run import (
+    ERROR_CHARS,
+    JOB_NONCE,
+    ExerciseFailedError,
+    ExerciseRun,
+    Pipe,
+    Slot,
+    ZygoteLostError,
+    read_available,
+)
 from grader.memory_bound import MemoryBound
 from grader.seccomp import SeccompFile, seccomp_program  # noqa: F401  (re-exported)
-from grader.stand_ins import stand_ins_for
 
 log = logging.getLogger(__name__)
 
 STARTUP_SECONDS = 30.0  # Python + NumPy import, before any student code: an infrastructure limit
-REAP_SECONDS = 2.0  # after an exercise ends or is killed: the zygote must have cleaned up by then
 OUTPUT_TAIL_BYTES = 64 << 10
-ERROR_CHARS = 2000
-SANDBOX_UID_BASE = 1_500_000_000  # fresh uids for exercises started by root, far from real users
-JOB_NONCE = bytes(16)  # frames to the sandbox go on private pipes
-
-# What a hidden call's error may say: exception types anyone can name, never the student's own.
-BUILTIN_EXCEPTIONS = frozenset(
-    name
-    for name, value in vars(builtins).items()
-    if isinstance(value, type) and issubclass(value, BaseException)
-)
 
 
 class SandboxError(RuntimeError):
@@ -206,30 +200,6 @@ def _check_arguments(setup, cells, calls) -> None:
             raise TypeError(f"calls[{name!r}] must hold grader.calls.Call objects only")
 
 
-def hidden_safe(outcome: Outcome) -> Outcome:
-    """The outcome of a hidden call in the grader's words only: an error becomes the built-in
-    exception type, "an exception" or the grader's own failure, a returned object that is not
-    plain data loses its type name. Returned plain data is kept: it is judged, never quoted."""
-    error, returned = outcome.error, outcome.returned
-    if error is not None:
-        error = _grader_words(error)
-    if isinstance(returned, Unsupported):
-        returned = Unsupported("object")
-    return Outcome(returned=returned, error=error, args_after=outcome.args_after)
-
-
-def _grader_words(error: str) -> str:
-    if error.startswith("NotImplementedError"):
-        return "NotImplementedError"
-    for own in ("not found", "output too large", "timeout"):
-        if error == own:
-            return own
-    if error.startswith("crashed: the returned value could not be encoded"):
-        return "crashed: the returned value could not be encoded"
-    kind = error.split(":", 1)[0].strip()
-    return kind if kind in BUILTIN_EXCEPTIONS else "an exception"
-
-
 # ------------------------------------------------------------------------------ the run's state
 
 
@@ -322,55 +292,6 @@ def _notebook_order(names: Iterable[str]) -> list[str]:
 # ------------------------------------------------------------------------------ one sandbox
 
 
-class _ExerciseFailedError(Exception):
-    """Exercise X must stop: ``short`` goes into its Outcomes, ``why`` into exercise_errors.
-
-    taints -- the stream can no longer be trusted: outcomes received so far are dropped too
-    """
-
-    def __init__(self, short: str, why: str, *, taints: bool = False):
-        super().__init__(why)
-        self.short, self.why, self.taints = short, why, taints
-
-
-class _ZygoteLostError(Exception):
-    """The sandbox's zygote is gone or misbehaves: kill the sandbox, start a fresh one."""
-
-
-_VIOLATION = "crashed: protocol violation (the process sent something the grader did not expect)"
-
-
-class _Pipe:
-    """One pipe between the grader and the sandbox: the end kept here, the end passed inside."""
-
-    def __init__(self, inward: bool):
-        read, write = os.pipe()
-        self.here, self.inside = (write, read) if inward else (read, write)
-        os.set_blocking(self.here, False)
-
-    def close_inside(self) -> None:
-        if self.inside is not None:
-            os.close(self.inside)
-            self.inside = None
-
-    def close(self) -> None:
-        self.close_inside()
-        if self.here is not None:
-            os.close(self.here)
-            self.here = None
-
-
-class _Slot:
-    """The three pipes of one exercise: its job and calls in, its reports out, its output out."""
-
-    def __init__(self):
-        self.input, self.reports, self.output = _Pipe(True), _Pipe(False), _Pipe(False)
-
-    @property
-    def pipes(self) -> tuple[_Pipe, _Pipe, _Pipe]:
-        return self.input, self.reports, self.output
-
-
 class _Sandbox:
     """One bubblewrap sandbox: start the zygote, grade the pending exercises one by one, and
     leave ``state`` saying what happened to each."""
@@ -391,8 +312,8 @@ class _Sandbox:
     def run(self) -> None:
         self.state.children += 1
         names = list(self.state.pending)
-        self.slots = {name: _Slot() for name in names}
-        self.control, self.status_pipe, self.log_pipe = _Pipe(True), _Pipe(False), _Pipe(False)
+        self.slots = {name: Slot() for name in names}
+        self.control, self.status_pipe, self.log_pipe = Pipe(True), Pipe(False), Pipe(False)
         try:
             self.start(names)
             for name in names:
@@ -442,7 +363,7 @@ class _Sandbox:
         deadline = time.monotonic() + STARTUP_SECONDS
         try:
             ready = self.next_status(deadline)
-        except _ZygoteLostError as lost:
+        except ZygoteLostError as lost:
             raise SandboxError(
                 f"the sandbox failed before running any student code: {lost}\n"
                 + self.state.output_tail[-4000:].decode("utf-8", errors="replace")
@@ -502,7 +423,7 @@ class _Sandbox:
         try:
             wire.write_frame(self.control.here, JOB_NONCE, wire.dumps(message, strict=True))
         except OSError:
-            raise _ZygoteLostError("its control channel is closed") from None
+            raise ZygoteLostError("its control channel is closed") from None
 
     # -- status channel and the sandbox's own log ----------------------------------------------
 
@@ -510,20 +431,20 @@ class _Sandbox:
         """The zygote's next status message, waiting (and reading everything else) until then."""
         while not self.status_messages:
             if self.status_closed:
-                raise _ZygoteLostError("the harness exited")
+                raise ZygoteLostError("the harness exited")
             if time.monotonic() >= deadline:
-                raise _ZygoteLostError("it did not answer in time")
+                raise ZygoteLostError("it did not answer in time")
             self.poll(deadline)
         return self.status_messages.pop(0)
 
-    def poll(self, deadline: float, exercise: _Exercise | None = None) -> None:
+    def poll(self, deadline: float, exercise: ExerciseRun | None = None) -> None:
         wait = max(0.0, min(deadline - time.monotonic(), 0.25))
         for key, _ in self.selector.select(wait):
             role = key.data
             if role == "input":
                 exercise.write_input()
                 continue
-            data = _read(key.fd)
+            data = read_available(key.fd)
             if data is None:
                 continue
             if role == "status":
@@ -550,390 +471,22 @@ class _Sandbox:
                     raise wire.WireError("a status must be a dict")
                 self.status_messages.append(report)
         except wire.WireError:
-            raise _ZygoteLostError("its status channel is corrupt") from None
+            raise ZygoteLostError("its status channel is corrupt") from None
 
     # -- one exercise ----------------------------------------------------------------------------
 
     def exercise(self, name: str) -> bool:
         """Grade exercise ``name`` in a process of its own; False if the sandbox must go."""
-        exercise = _Exercise(self, name, self.slots[name])
+        exercise = ExerciseRun(self, name, self.slots[name])
         try:
             exercise.start()
             exercise.follow()
-        except _ExerciseFailedError as failure:
+        except ExerciseFailedError as failure:
             exercise.charge(failure)
             return exercise.reap(killed=True)
-        except _ZygoteLostError as lost:
+        except ZygoteLostError as lost:
             exercise.charge(
-                _ExerciseFailedError("crashed", f"crashed: the sandbox was lost ({lost})")
+                ExerciseFailedError("crashed", f"crashed: the sandbox was lost ({lost})")
             )
             return False
         return exercise.reap(killed=False)
-
-
-class _Exercise:
-    """One exercise's process, seen from the grader: what it must send, in which order."""
-
-    def __init__(self, sandbox: _Sandbox, name: str, slot: _Slot):
-        self.sandbox, self.state, self.name, self.slot = sandbox, sandbox.state, name, slot
-        self.limits = sandbox.limits
-        self.nonce = secrets.token_bytes(wire.NONCE_BYTES)
-        self.uid = SANDBOX_UID_BASE + secrets.randbelow(1 << 24) if sandbox.privileged else None
-        self.reader = wire.FrameReader(self.nonce)
-        self.calls = self.state.calls[name]
-        public = [index for index, call in enumerate(self.calls) if not call.hidden]
-        hidden = [index for index, call in enumerate(self.calls) if call.hidden]
-        self.batches = [batch for batch in (public, hidden) if batch]
-        self.expected: list[tuple] = [("ready",), ("loaded",)]
-        self.position = 0
-        self.received = 0  # outcomes of the batches sent so far
-        self.sent_batches = 0
-        self.pending_input = bytearray()
-        self.phase, self.phase_started = "cell", time.monotonic()
-        self.output_bytes = self.result_bytes = 0
-        self.ended = self.reports_closed = False
-        self.charged = False
-
-    @property
-    def settled(self) -> bool:
-        """Ended or charged: nothing that arrives now can change its outcomes."""
-        return self.ended or self.charged
-
-    # -- driving ---------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        state = self.state
-        drop_to = None if self.uid is None else [self.uid, self.uid]
-        self.sandbox.send_control(
-            {"kind": "run", "exercise": self.name, "nonce": self.nonce.hex(), "drop_to": drop_to}
-        )
-        selector = self.sandbox.selector
-        selector.register(self.slot.reports.here, selectors.EVENT_READ, "reports")
-        selector.register(self.slot.output.here, selectors.EVENT_READ, "output")
-        work = {
-            "kind": "work",
-            "setup": state.setup,
-            "cell": state.cells.get(self.name, ""),
-            "stand_ins": [list(item) for item in stand_ins_for(self.name).items()],
-        }
-        try:
-            self.queue(work)
-        except wire.TooLargeError:
-            state.cell_too_large(self.name)
-            why = state.exercise_errors[self.name]
-            raise _ExerciseFailedError("crashed: the cell is too large", why) from None
-
-    def queue(self, message: dict) -> None:
-        self.pending_input += wire.frame(JOB_NONCE, wire.dumps(message, strict=True))
-        self.write_input()
-
-    def write_input(self) -> None:
-        fd = self.slot.input.here
-        while self.pending_input:
-            try:
-                written = os.write(fd, self.pending_input)
-            except BlockingIOError:
-                break
-            except OSError:  # the process closed its input: it will fail to get its calls
-                self.pending_input.clear()
-                break
-            del self.pending_input[:written]
-        selector = self.sandbox.selector
-        registered = fd in selector.get_map()
-        if self.pending_input and not registered:
-            selector.register(fd, selectors.EVENT_WRITE, "input")
-        elif not self.pending_input and registered:
-            selector.unregister(fd)
-
-    def follow(self) -> None:
-        """Read reports and output until the exercise's "end" (or a failure)."""
-        while not self.ended:
-            now = time.monotonic()
-            deadline, why = self.deadline()
-            if now >= deadline:
-                raise _ExerciseFailedError("timeout", why)
-            if self.reports_closed or self.sandbox.status_closed or self.sandbox.status_messages:
-                # Its reports ended, or the zygote reaped it, before its "end": it died. Its
-                # last reports may still be in the pipe (written before it exited).
-                while not self.ended and not self.reports_closed:
-                    data = _read(self.slot.reports.here)
-                    if data is None:
-                        break
-                    self.on_reports(data)
-                if not self.ended:
-                    raise _ExerciseFailedError(*self.crash_reason())
-                return
-            self.sandbox.poll(deadline, self)
-
-    def deadline(self) -> tuple[float, str]:
-        limit = self.limits.exercise_seconds
-        own = self.phase_started + limit
-        if own <= self.state.deadline:
-            return own, f"timeout after {limit:g} s"
-        budget = self.limits.submission_seconds
-        return self.state.deadline, f"timeout: the submission's {budget:g} s ran out"
-
-    def crash_reason(self) -> tuple[str, str]:
-        """Why the process stopped before its end: from its exit status, which the zygote
-        reports once it has reaped it."""
-        try:
-            status = self.peek_reaped(time.monotonic() + REAP_SECONDS)
-        except _ZygoteLostError:
-            why = "crashed: the process stopped before finishing"
-            return why, why
-        return _crash(status["status"], self.sandbox.sandbox)
-
-    def peek_reaped(self, deadline: float) -> dict:
-        sandbox = self.sandbox
-        while not sandbox.status_messages:
-            if sandbox.status_closed:
-                raise _ZygoteLostError("the harness exited")
-            if time.monotonic() >= deadline:
-                raise _ZygoteLostError("it did not reap the exercise in time")
-            sandbox.poll(deadline, self)
-        status = sandbox.status_messages[0]
-        if status.get("kind") != "reaped" or status.get("exercise") != self.name:
-            raise _ZygoteLostError("unexpected status")
-        if type(status.get("status")) is not int:
-            raise _ZygoteLostError("unexpected status")
-        return status
-
-    def reap(self, *, killed: bool) -> bool:
-        """Wait until the zygote has killed and reaped everything of this exercise, then read
-        what is left of its output; False if the sandbox must go."""
-        sandbox = self.sandbox
-        if killed and not (sandbox.status_messages or sandbox.status_closed):
-            with contextlib.suppress(_ZygoteLostError):
-                sandbox.send_control({"kind": "kill"})
-        try:
-            status = self.peek_reaped(time.monotonic() + REAP_SECONDS)
-        except _ZygoteLostError as lost:
-            self.state.note(f"{self.name}: the sandbox was lost while cleaning up ({lost})")
-            if self.name in self.state.pending:
-                self.charge(
-                    _ExerciseFailedError("crashed", "crashed: the process could not be stopped")
-                )
-            return False
-        sandbox.status_messages.pop(0)
-        if status.get("leftovers"):
-            self.state.note(f"{self.name} left processes behind; they were killed")
-        self.drain()
-        return True
-
-    def drain(self) -> None:
-        """Everything of this exercise is dead: what is still in its pipes is its last word."""
-        selector = self.sandbox.selector
-        for pipe, handle in ((self.slot.output, self.on_output_tail), (self.slot.reports, None)):
-            fd = pipe.here
-            if fd in selector.get_map():
-                selector.unregister(fd)
-            while handle is not None and (data := _read(fd)):
-                handle(data)
-        if self.slot.input.here in selector.get_map():
-            selector.unregister(self.slot.input.here)
-        for pipe in self.slot.pipes:
-            pipe.close()
-
-    def on_output_tail(self, data: bytes) -> None:
-        self.state.add_output(data)
-
-    # -- what arrives ----------------------------------------------------------------------------
-
-    def on_output(self, data: bytes) -> None:
-        if not data:
-            self.sandbox.selector.unregister(self.slot.output.here)
-            return
-        self.state.add_output(data)
-        self.output_bytes += len(data)
-        if self.output_bytes > self.limits.output_bytes and not self.settled:
-            raise _ExerciseFailedError(
-                "output too large",
-                f"output too large: printed more than {self.limits.output_bytes} bytes",
-            )
-
-    def on_reports(self, data: bytes) -> None:
-        if not data:
-            self.sandbox.selector.unregister(self.slot.reports.here)
-            self.reports_closed = True
-            return
-        if self.settled:
-            return  # after its end or its failure, whatever a leftover process writes is ignored
-        try:
-            messages = self.reader.feed(data)
-        except wire.WireError:
-            raise _ExerciseFailedError(
-                "crashed: protocol violation", _VIOLATION, taints=True
-            ) from None
-        for message in messages:
-            self.handle(message)
-            if self.ended:
-                return
-        if self.reader.error is not None:
-            raise _ExerciseFailedError("crashed: protocol violation", _VIOLATION, taints=True)
-
-    def handle(self, message: bytes) -> None:
-        try:
-            report = wire.loads(message)
-            kind = self.expected[self.position][0] if self.position < len(self.expected) else None
-            _check_report(report, kind, self)
-        except wire.WireError:
-            raise _ExerciseFailedError(
-                "crashed: protocol violation", _VIOLATION, taints=True
-            ) from None
-        self.position += 1
-        if kind == "loaded":
-            self.loaded(report)
-        elif kind == "outcome":
-            self.outcome(report, message)
-        elif kind == "end":
-            self.ended = True
-            self.state.pending.remove(self.name)
-
-    def loaded(self, report: dict) -> None:
-        state = self.state
-        if report["setup_error"] is not None:
-            state.setup_error = report["setup_error"]
-        if report["error"] is not None:
-            state.cell_errors[self.name] = report["error"]
-        if report["function"] != "ok":
-            if report["function"] == "missing":
-                why = report["error"] or f"not found: the cell does not define {self.name}()"
-            else:
-                why = f"not found: {self.name} is {report['function']}"
-            state.exercise_errors[self.name] = why[:ERROR_CHARS]
-            state.outcomes[self.name] = [Outcome(error="not found") for _ in self.calls]
-            self.batches = []
-        self.phase, self.phase_started = "calls", time.monotonic()
-        self.send_next_batch()
-
-    def send_next_batch(self) -> None:
-        if self.sent_batches == len(self.batches):
-            self.expected.append(("end",))
-            self.queue({"kind": "end"})
-            return
-        batch = self.batches[self.sent_batches]
-        self.sent_batches += 1
-        for index in batch:
-            self.expected.append(("outcome", index))
-            self.queue({"kind": "call", "index": index, "args": list(self.calls[index].args)})
-
-    def outcome(self, report: dict, message: bytes) -> None:
-        index = report["index"]
-        self.result_bytes += len(message)
-        if self.result_bytes > self.limits.result_bytes:
-            raise _ExerciseFailedError(
-                "output too large",
-                f"output too large: its calls returned more than {self.limits.result_bytes} bytes",
-                taints=True,
-            )
-        outcome = Outcome(
-            returned=report["returned"], error=report["error"], args_after=report["args_after"]
-        )
-        if self.calls[index].hidden:
-            outcome = hidden_safe(outcome)
-        self.state.outcomes[self.name][index] = outcome
-        self.received += 1
-        if self.received == sum(len(batch) for batch in self.batches[: self.sent_batches]):
-            self.send_next_batch()
-
-    # -- failures --------------------------------------------------------------------------------
-
-    def charge(self, failure: _ExerciseFailedError) -> None:
-        """Charge a failure to this exercise, and say so in the output tail."""
-        state = self.state
-        self.charged = True
-        state.note(f"{self.name} ({self.phase}): {failure.why}; process stopped")
-        if self.name not in state.pending:
-            return
-        if self.phase == "cell":
-            why = f"{failure.why} (while running the cell)"
-            state.cell_errors.setdefault(self.name, why)
-            state.blame(self.name, _short(failure.why), why)
-        else:
-            state.blame(self.name, failure.short, failure.why, keep=not failure.taints)
-
-
-def _short(why: str) -> str:
-    """The Outcome.error form of an exercise error: "timeout", "crashed: ...", ..."""
-    for short in ("timeout", "output too large", "not found"):
-        if why.startswith(short):
-            return short
-    return why if why.startswith("crashed") else f"crashed: {why}"
-
-
-def _read(fd: int) -> bytes | None:
-    try:
-        return os.read(fd, 1 << 20)
-    except BlockingIOError:
-        return None
-    except OSError:
-        return b""
-
-
-def _crash(returncode: int, sandboxed: bool) -> tuple[str, str]:
-    if returncode < 0:
-        why = f"crashed: killed by signal {-returncode} ({_signal_hint(-returncode)})"
-    else:
-        why = f"crashed: the process exited (status {returncode}) before finishing"
-    return why, why
-
-
-def _signal_hint(number: int) -> str:
-    try:
-        name = signal.Signals(number).name
-    except ValueError:
-        return "unknown signal"
-    hints = {
-        "SIGKILL": "memory or CPU limit?",
-        "SIGXCPU": "CPU time limit",
-        "SIGXFSZ": "file size limit",
-        "SIGSEGV": "segmentation fault: recursion too deep?",
-        "SIGABRT": "aborted",
-    }
-    return f"{name}: {hints[name]}" if name in hints else name
-
-
-# ------------------------------------------------------------------------ report validation
-
-
-_REPORT_FIELDS = {
-    "ready": {"kind", "uid"},
-    "loaded": {"kind", "exercise", "setup_error", "error", "function"},
-    "outcome": {"kind", "exercise", "index", "returned", "error", "args_after"},
-    "end": {"kind", "exercise"},
-}
-
-
-def _short_text(value) -> bool:
-    return value is None or (type(value) is str and len(value) <= ERROR_CHARS)
-
-
-def _check_report(report, kind: str | None, exercise: _Exercise) -> None:
-    """Raise WireError unless ``report`` is exactly the report expected next, well typed."""
-    if kind is None:
-        raise wire.WireError("a report after the last one expected")
-    if type(report) is not dict or report.get("kind") != kind:
-        raise wire.WireError(f"expected a {kind!r} report")
-    if set(report) != _REPORT_FIELDS[kind]:
-        raise wire.WireError(f"{kind!r} report with other fields")
-    if kind != "ready" and report["exercise"] != exercise.name:
-        raise wire.WireError(f"{kind!r} report for another exercise")
-    if kind == "ready" and exercise.uid is not None and report["uid"] != exercise.uid:
-        raise wire.WireError("the exercise's process did not drop its privileges")
-    if kind == "loaded":
-        if not (_short_text(report["setup_error"]) and _short_text(report["error"])):
-            raise wire.WireError("errors must be None or short str")
-        if type(report["function"]) is not str or len(report["function"]) > 200:
-            raise wire.WireError("'function' must be a short str")
-    if kind == "outcome":
-        index = exercise.expected[exercise.position][1]
-        if type(report["index"]) is not int or report["index"] != index:
-            raise wire.WireError("outcome out of order")
-        if not _short_text(report["error"]):
-            raise wire.WireError("'error' must be None or a short str")
-        args_after = report["args_after"]
-        arguments = exercise.calls[index].args
-        if args_after is not None and (
-            type(args_after) is not tuple or len(args_after) != len(arguments)
-        ):
-            raise wire.WireError("'args_after' must be None or a tuple as long as the arguments")

@@ -39,7 +39,7 @@ def _cgroup_available() -> bool:
 
 
 @pytest.mark.skipif(not _cgroup_available(), reason="no memory cgroup on this machine")
-def test_processes_under_their_own_limits_are_stopped_together_by_the_sandbox_bound():
+def test_processes_under_their_own_limits_are_stopped_together_by_the_sandbox_bound(caplog):
     """Are processes that hold 900 MiB together (300 MiB each) stopped by a 512 MiB
     sandbox bound, while the next exercise is graded normally, and is the cgroup removed?"""
     parent = memory_bound._parent()[1]
@@ -51,6 +51,7 @@ def test_processes_under_their_own_limits_are_stopped_together_by_the_sandbox_bo
     cells = {"zero_pad": HOARDER, "conv_single_step": CANONICAL["conv_single_step"].source}
     limits = Limits(sandbox_memory_bytes=512 << 20, exercise_seconds=20)
     result = run_submission(SETUP_SOURCE, cells, calls, limits=limits)
+    assert "no memory cgroup" not in caplog.text, caplog.text  # the bound was really there
     (hoarded,) = result.outcomes["zero_pad"]
     # Stopped: the kernel killed one of its processes (a child, or the exercise itself).
     assert hoarded.error is not None or -9 in hoarded.returned, hoarded
