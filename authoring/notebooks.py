@@ -28,6 +28,7 @@ from pathlib import Path
 
 import nbformat
 
+from authoring import points
 from grader.exercises import ASSIGNMENT_ID, EXERCISES, NOTEBOOK_NAME, SETUP_CELL_ID, SETUP_SOURCE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -428,17 +429,27 @@ def main(argv: list[str] | None = None) -> int:
     # nbgrader's converters log every step at INFO; keep the output to what needs attention.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     if args.check:
-        report = check() + course_image_problems()
+        # Every place that states points, against grader/exercises.py (see authoring.points).
+        report = points.problems()
+        try:
+            report += check()
+        except ValueError as error:  # the master source breaks the cell contract
+            report.append(str(error))
+        report += course_image_problems()
         if report:
             print("\n".join(report), file=sys.stderr)
             print(
                 "\nThe generated notebooks are out of date or were edited by hand. Edit the master "
-                f"source {MASTER_SOURCE.relative_to(REPO_ROOT)} and run `make notebooks`.",
+                f"source {MASTER_SOURCE.relative_to(REPO_ROOT)} (points: grader/exercises.py) "
+                "and run `make notebooks`.",
                 file=sys.stderr,
             )
             return 1
         print("generated notebooks are up to date: " + ", ".join(GENERATED))
         return 0
+    # NB: before generating: the master source's points come from grader/exercises.py.
+    for path in points.write():
+        print(f"wrote points into {path.relative_to(REPO_ROOT)}")
     link_course_images()
     written = generate(MASTER_SOURCE, REPO_ROOT)
     for relative in written:

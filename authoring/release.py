@@ -6,7 +6,8 @@
 
 The bundle is exactly: assignment.ipynb (the generated student notebook), public_tests.py,
 public_tests_data.npz, the images the notebook references, requirements.txt (the lines of the
-repository's requirements.txt marked "# student") and README.md (authoring/student_README.md).
+repository's requirements.txt marked "# student") and README.md (authoring/student_README.md,
+without its points markers).
 In the zip they sit under one folder, cnn_step_by_step/.
 
 The check trusts nothing in the bundle: only allow-listed files; the notebook keeps the cell
@@ -38,6 +39,7 @@ from authoring.notebooks import (
     STUDENT_NOTEBOOK,
     contract_problems,
 )
+from authoring.points import without_markers
 from grader.exercises import ASSIGNMENT_ID
 
 BUILD_DIR = REPO_ROOT / "build"
@@ -117,7 +119,8 @@ def bundle_contents() -> dict[str, bytes]:
         "public_tests.py": PUBLIC_TESTS.read_bytes(),
         "public_tests_data.npz": PUBLIC_TESTS_DATA.read_bytes(),
         "requirements.txt": student_requirements(REQUIREMENTS.read_text()).encode(),
-        "README.md": STUDENT_README.read_bytes(),
+        # The template's points markers say where authoring.points writes; students need not.
+        "README.md": without_markers(STUDENT_README.read_text(encoding="utf-8")).encode(),
     }
     for image in referenced_images(notebook):
         contents[image] = (REPO_ROOT / image).read_bytes()

@@ -10,8 +10,8 @@ class Exercise:
     """One graded function of the assignment.
 
     name       -- the function the student defines (``def <name>(``)
-    part       -- "forward" (graded, 100 points in all) or "backward" (optional, scored separately)
-    points     -- points the exercise is worth inside its part
+    part       -- "forward" (graded) or "backward" (optional, scored separately)
+    points     -- points the exercise is worth inside its part: set here and nowhere else
     parameters -- the parameter names of the student contract, in order
     """
 
@@ -31,8 +31,9 @@ class Exercise:
         return f"{self.name}_test"
 
 
-# Order is the notebook's order. Forward points add up to 100; backward points are a separate,
-# optional part (see README, "Points").
+# Order is the notebook's order. The points are set here only: `make notebooks` writes them into
+# the master source, README.md and the student README (authoring/points.py), and every tool and
+# test reads them from here (see README, "Points").
 EXERCISES: tuple[Exercise, ...] = (
     Exercise("zero_pad", "forward", 10, ("X", "pad")),
     Exercise("conv_single_step", "forward", 20, ("a_slice_prev", "W", "b")),
@@ -67,3 +68,8 @@ def exercise_named(name: str) -> Exercise:
 def part_points(part: str) -> float:
     """Total points of one part ("forward" or "backward")."""
     return sum(exercise.points for exercise in EXERCISES if exercise.part == part)
+
+
+def total_points() -> float:
+    """Points of both parts together (nbgrader's max_score, the grader's max)."""
+    return sum(exercise.points for exercise in EXERCISES)
