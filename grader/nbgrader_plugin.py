@@ -28,6 +28,7 @@ crashes a submission can trigger.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import functools
@@ -131,14 +132,24 @@ def cell_verdicts(grade: Grade) -> dict[str, tuple[ExerciseVerdict, str | None]]
 
 def grade_summary(grade: Grade) -> dict:
     """What tools read from an autograded notebook (metadata, never rendered in feedback):
-    {"total", "max", "error", "notes": [...], "exercises": {name: {"score", "max", "status"}}}."""
+    {"total", "max", "error", "notes": [...], "exercises": {name: {"score", "max", "status",
+    "checks": [{"name", "passed", "hint"}]}}}; FlagRefused adds "needs_manual_grading":
+    [reason, ...]. grader.report reads the checks (the gradebook holds only cell scores)."""
     return {
         "total": grade.total,
         "max": grade.max,
         "error": grade.error,
         "notes": list(grade.notes),
         "exercises": {
-            verdict.name: {"score": verdict.score, "max": verdict.max, "status": verdict.status}
+            verdict.name: {
+                "score": verdict.score,
+                "max": verdict.max,
+                "status": verdict.status,
+                "checks": [
+                    {"name": check.name, "passed": check.passed, "hint": check.hint}
+                    for check in verdict.checks
+                ],
+            }
             for verdict in grade.exercises
         },
     }
@@ -207,6 +218,10 @@ class TrustedGrade(NbGraderPreprocessor):
         # A student who forges this flag only gives themselves 0 with their own message.
         unreadable = nb.metadata.get(UNREADABLE_KEY)
         grade = unreadable_grade(str(unreadable)) if unreadable else self.grade(nb)
+        if grade.error is not None and REFUSED_KEY not in resources.get("nbgrader", {}):
+            needs_manual_grading(resources, f"not graded: {grade.error}")
+        for note in grade.notes:  # how the code was found when its metadata was damaged
+            needs_manual_grading(resources, note)
         verdicts = cell_verdicts(grade)
         nb.metadata[SUMMARY_KEY] = grade_summary(grade)
         for cell in nb.cells:
@@ -296,6 +311,7 @@ class RepairCellMetadata(NbGraderPreprocessor):
         info = resources["nbgrader"]
         with Gradebook(info["db_url"]) as gradebook:
             recorded = recorded_metadata(gradebook, info["notebook"], info["assignment"])
+        repaired = []
         for index, cell in enumerate(nb.cells):
             if "nbgrader" not in cell.metadata:
                 continue
@@ -304,19 +320,47 @@ class RepairCellMetadata(NbGraderPreprocessor):
             if not isinstance(grade_id, str) or not grade_id:
                 self.log.warning("Cell %d: nbgrader metadata without a grade_id dropped", index)
                 del cell.metadata["nbgrader"]
+                repaired.append(f"cell {index}")
             elif grade_id in recorded and metadata != recorded[grade_id]:
                 changed = sorted(
                     key
                     for key in set(metadata) | set(recorded[grade_id])
                     if metadata.get(key) != recorded[grade_id].get(key)
                 )
+                # Only written by nbgrader's tools, absent from notebooks saved elsewhere:
+                # filling them in is no repair of anything the student did.
+                edited = [
+                    key for key in changed if key in metadata or key not in METADATA_FILLED_IN
+                ]
                 self.log.warning(
                     "Cell %s: nbgrader metadata edited (%s): restored from the gradebook",
                     grade_id,
                     ", ".join(changed),
                 )
                 cell.metadata["nbgrader"] = NotebookNode(copy.deepcopy(recorded[grade_id]))
+                if edited:
+                    repaired.append(grade_id)
+        if repaired:
+            needs_manual_grading(
+                resources,
+                f"nbgrader metadata edited in {len(repaired)} cells ({_first(repaired)}): "
+                "restored from the gradebook",
+            )
         return nb, resources
+
+
+def _short(reason: str, width: int = 90) -> str:
+    """A reason cut for the closing list (the gradebook's comment keeps it whole)."""
+    return reason if len(reason) <= width else reason[: width - 3].rstrip() + "..."
+
+
+def _first(names: list[str], shown: int = 3) -> str:
+    """'a, b, c' or 'a, b, c and 5 more'."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+METADATA_FILLED_IN = frozenset({"cell_type", "checksum"})
 
 
 def recorded_metadata(gradebook: Gradebook, notebook_id: str, assignment_id: str) -> dict:
@@ -365,10 +409,23 @@ class RestoreCells(OverwriteCells):
     """
 
     def preprocess(self, nb: NotebookNode, resources: dict):
+        # DeduplicateIds emptied the metadata of every copy of a cell but the first.
+        copies = sum(1 for cell in nb.cells if "nbgrader" in cell.metadata and not _grade_id(cell))
+        if copies:
+            needs_manual_grading(resources, f"{copies} duplicated nbgrader cells (ignored)")
         _normalise_nbgrader_metadata(nb)
         nb, resources = super().preprocess(nb, resources)
         _normalise_nbgrader_metadata(nb)
         return nb, resources
+
+    def report_change(self, name: str, attr: str, old, new) -> None:
+        super().report_change(name, attr, old, new)
+        if attr in ("cell_type", "locked", "max_score", "points"):  # the cell's nature, not text
+            needs_manual_grading(self._resources, f"{attr} of cell {name} edited: restored")
+
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, cell_index: int):
+        self._resources = resources  # for report_change, which nbgrader calls without them
+        return super().preprocess_cell(cell, resources, cell_index)
 
     def add_missing_grade_cells(self, nb: NotebookNode, resources: dict):
         source_notebook = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
@@ -377,6 +434,11 @@ class RestoreCells(OverwriteCells):
         order = _notebook_order()
         present = {_grade_id(cell) for cell in nb.cells}
         missing = [cell for cell in source_notebook.grade_cells if cell.name not in present]
+        if missing:
+            names = sorted(cell.name for cell in missing)
+            needs_manual_grading(
+                resources, f"{len(missing)} test cells missing ({_first(names)}): put back"
+            )
         for grade_cell in sorted(missing, key=lambda cell: order.get(cell.name, len(order))):
             self.log.warning("Missing grade cell %s: added back", grade_cell.name)
             cell = self.missing_cell_transform(
@@ -436,20 +498,12 @@ def unreadable_stub(gradebook: Gradebook, notebook_id: str, assignment_id: str, 
     the gradebook (solution cells empty), flagged so that TrustedGrade scores it 0 with ``reason``.
     """
     notebook = gradebook.find_notebook(notebook_id, assignment_id)
-    points = {cell.name: cell.max_score for cell in notebook.grade_cells}
     solutions = {cell.name for cell in notebook.solution_cells}
+    recorded = recorded_metadata(gradebook, notebook_id, assignment_id)
     order = _notebook_order()
     cells = []
     for source_cell in sorted(notebook.source_cells, key=lambda c: order.get(c.name, len(order))):
-        metadata = {
-            "grade": source_cell.name in points,
-            "grade_id": source_cell.name,
-            "locked": source_cell.locked,
-            "schema_version": 3,
-            "solution": source_cell.name in solutions,
-        }
-        if source_cell.name in points:
-            metadata["points"] = points[source_cell.name]
+        metadata = copy.deepcopy(recorded[source_cell.name])
         source = "" if source_cell.name in solutions else source_cell.source
         if source_cell.cell_type == "code":
             cell = nbformat.v4.new_code_cell(source, metadata={"nbgrader": metadata})
@@ -549,6 +603,43 @@ class SubmissionReader(NotebookExporter):
 # resources["nbgrader"] key: why IntakeAutograde refused this submission (absent: accepted).
 # In resources, never in the notebook, so a student cannot set or clear it.
 REFUSED_KEY = "refused_submission"
+# resources["nbgrader"] key: why this submission could not be graded normally (a list that
+# IntakeAutograde shares between the sanitize and the autograde pass of one submission).
+MANUAL_GRADING_KEY = "needs_manual_grading"
+
+
+class ManualGradingReasons(list):
+    """The reasons of one submission. nbconvert deep-copies the resources before running the
+    preprocessors, and nbgrader makes new ones for each pass: the list is shared, never copied."""
+
+    def __deepcopy__(self, memo) -> ManualGradingReasons:
+        return self
+
+
+def needs_manual_grading(resources: dict, reason: str) -> None:
+    """Record that this submission needs an instructor's look, and why (FlagRefused flags it in
+    the gradebook, IntakeAutograde lists it at the end of the run). Outside IntakeAutograde (a
+    bare preprocessor in a test) there is nowhere to record it, and nothing happens."""
+    reasons = resources.get("nbgrader", {}).get(MANUAL_GRADING_KEY)
+    if reasons is not None and reason not in reasons:
+        reasons.append(reason)
+
+
+def flag_for_manual_grading(
+    gradebook: Gradebook, notebook_id: str, assignment_id: str, student_id: str, reasons
+) -> None:
+    """Every grade of this submitted notebook flagged "needs manual grade", and the reasons as the
+    automatic comment of its first solution cell (formgrader shows it beside the cell and above
+    the manual comment box; a manual comment replaces it)."""
+    submission = gradebook.find_submission_notebook(notebook_id, assignment_id, student_id)
+    for grade in submission.grades:
+        grade.needs_manual_grade = True
+    comments = {comment.name: comment for comment in submission.comments}
+    first = [name for name in _notebook_order() if name in comments][:1]
+    comment = comments[first[0]] if first else next(iter(comments.values()), None)
+    if comment is not None:
+        comment.auto_comment = "Needs manual grading: " + "; ".join(reasons)
+    gradebook.db.commit()
 
 
 class _TakeOnlyTheNotebook(BaseConverter):
@@ -630,6 +721,8 @@ class IntakeAutograde(Autograde, _TakeOnlyTheNotebook):
             )
         self._refusals: dict[tuple[str, str], str | None] = {}
         self._refused_folders: set[str] = set()
+        # (assignment, student) -> why it needs manual grading, in nbgrader's order
+        self.manual_grading: dict[tuple[str, str], ManualGradingReasons] = {}
         # nbgrader reads each submission's timestamp.txt through CourseDirectory, with a plain
         # open (and crashes that student's run on a malformed one): for this run, through the
         # intake instead.
@@ -638,6 +731,68 @@ class IntakeAutograde(Autograde, _TakeOnlyTheNotebook):
             super().start()
         finally:
             del self.coursedir.get_existing_timestamp
+            self._report_manual_grading()
+
+    def _report_manual_grading(self) -> None:
+        """The run's last lines: every submission that could not be graded normally, and why."""
+        flagged = [(key, reasons) for key, reasons in self.manual_grading.items() if reasons]
+        global LAST_RUN_NEEDS_MANUAL_GRADING
+        LAST_RUN_NEEDS_MANUAL_GRADING = [(student, reasons) for (_, student), reasons in flagged]
+        if not flagged:
+            return
+        self.log.warning(
+            "%d submissions need manual grading (flagged in the gradebook):", len(flagged)
+        )
+        for (_, student), reasons in flagged:
+            self.log.warning("  %s: %s", student, "; ".join(_short(r) for r in reasons))
+
+    def init_assignment(self, assignment_id: str, student_id: str) -> None:
+        try:
+            super().init_assignment(assignment_id, student_id)
+        except Exception:  # e.g. no notebook of a known name: nbgrader fails this submission
+            self._flag_missing_notebooks(assignment_id, student_id, failed=True)
+            raise
+        self._flag_missing_notebooks(assignment_id, student_id, failed=False)
+
+    def _flag_missing_notebooks(self, assignment_id: str, student_id: str, *, failed: bool):
+        """nbgrader scores a notebook missing from a submission 0 without a flag, and fails a
+        submission without any notebook of a known name: both are flagged, saying what is
+        there instead."""
+        if self._refusal(assignment_id, student_id) is not None:
+            return  # flagged by FlagRefused; nothing of it is looked at
+        folder = Path(self._format_source(assignment_id, student_id))
+        reasons = self.manual_grading[(assignment_id, student_id)]
+        with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gradebook:
+            for notebook in gradebook.find_assignment(assignment_id).notebooks:
+                name = f"{notebook.name}.ipynb"
+                if os.path.lexists(folder / name) and not failed:
+                    continue
+                if os.path.lexists(folder / name):
+                    reason = "nbgrader failed on it (see the error above): not graded"
+                else:
+                    others = sorted(path.name for path in folder.glob("*.ipynb"))
+                    reason = f"no {name} in the submission" + (
+                        f" (it holds {', '.join(others)})" if others else ""
+                    )
+                with contextlib.suppress(MissingEntry):
+                    flag_for_manual_grading(
+                        gradebook, notebook.name, assignment_id, student_id, [reason]
+                    )
+                if reason not in reasons:
+                    reasons.append(reason)
+
+    def convert_single_notebook(self, notebook_filename: str) -> None:
+        try:
+            super().convert_single_notebook(notebook_filename)
+        except Exception:
+            # nbgrader logs the error and goes on with the next student; the list says who.
+            assignment_id, student_id = self._current
+            reason = "nbgrader failed on it (see the error above): not graded"
+            self.manual_grading[self._current].append(reason)
+            notebook_id = Path(notebook_filename).stem
+            with contextlib.suppress(Exception), Gradebook(self.coursedir.db_url) as gradebook:
+                flag_for_manual_grading(gradebook, notebook_id, assignment_id, student_id, [reason])
+            raise
 
     def _existing_timestamp(self, path: str):
         if os.path.normpath(path) in self._refused_folders:
@@ -650,6 +805,8 @@ class IntakeAutograde(Autograde, _TakeOnlyTheNotebook):
         problems = intake.check_submission_folder(folder)
         reason = intake.refusal_reason(problems) if problems else None
         self._refusals[(assignment_id, student_id)] = reason
+        self._current = (assignment_id, student_id)
+        self.manual_grading[self._current] = ManualGradingReasons()
         if reason is not None:
             self._refused_folders.add(os.path.normpath(folder))
             self.log.error("Refused the submission of %s: %s", student_id, "; ".join(problems))
@@ -661,29 +818,47 @@ class IntakeAutograde(Autograde, _TakeOnlyTheNotebook):
         reason = self._refusal(info["assignment"], info["student"])
         if reason is not None:
             info[REFUSED_KEY] = reason
+        # the same list in both passes, so reasons found while sanitizing are flagged at the end
+        info[MANUAL_GRADING_KEY] = self.manual_grading.setdefault(
+            (info["assignment"], info["student"]), ManualGradingReasons()
+        )
+        if reason is not None:
+            needs_manual_grading(resources, f"refused at intake: {reason}")
         return resources
 
 
 class FlagRefused(NbGraderPreprocessor):
-    """Flags every grade of a submission IntakeAutograde refused as needing manual grading.
+    """Flags every grade of a submission that could not be graded normally as needing manual
+    grading, with the reasons as a comment formgrader shows (``flag_for_manual_grading``).
 
-    Its stub is graded 0 with the reason (TrustedGrade), and SaveAutoGrades clears the flag of
-    every grade it records; the instructor must see that the student handed in something other
-    than a notebook (a link, a FIFO, another student's file...), not a plain 0.
+    The reasons were recorded (``needs_manual_grading``) by the steps that met them: refused at
+    intake (a link, a FIFO, another student's file...), unreadable or empty (TrustedGrade: the
+    stub's error), nbgrader metadata edited (RepairCellMetadata), test cells duplicated or deleted
+    (RestoreCells), code found by function name or of the older edition (TrustedGrade: the
+    grade's notes). SaveAutoGrades clears the flag of every grade it records, hence this step
+    after it: the instructor must see why, not a plain 0 or a silently repaired notebook. The
+    reasons also go into the notebook's summary (``SUMMARY_KEY``, "needs_manual_grading").
     """
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         info = resources["nbgrader"]
-        if info.get(REFUSED_KEY) is None:
+        reasons = list(info.get(MANUAL_GRADING_KEY) or [])
+        if info.get(REFUSED_KEY) is not None and not reasons:
+            reasons = [f"refused at intake: {info[REFUSED_KEY]}"]
+        if SUMMARY_KEY in nb.metadata:
+            nb.metadata[SUMMARY_KEY]["needs_manual_grading"] = reasons
+        if not reasons:
             return nb, resources
         with Gradebook(info["db_url"]) as gradebook:
-            submission = gradebook.find_submission_notebook(
-                info["notebook"], info["assignment"], info["student"]
+            flag_for_manual_grading(
+                gradebook, info["notebook"], info["assignment"], info["student"], reasons
             )
-            for grade in submission.grades:
-                grade.needs_manual_grade = True
-            gradebook.db.commit()
         return nb, resources
+
+
+# (student, [reason, ...]) of the last IntakeAutograde run in this process (grader.parallel
+# reads it for its own last line).
+LAST_RUN_NEEDS_MANUAL_GRADING: list[tuple[str, list[str]]] = []
 
 
 def install_intake() -> None:
@@ -695,6 +870,27 @@ def install_intake() -> None:
 
     nbgrader.apps.autogradeapp.Autograde = IntakeAutograde
     nbgrader.apps.api.Autograde = IntakeAutograde
+    _add_submissions_without_autoflush()
+
+
+def _add_submissions_without_autoflush() -> None:
+    """nbgrader 0.9.6's ``Gradebook.add_submission`` builds a submission's rows through
+    relationships and adds them to the session only at the end; with SQLAlchemy 2 (no cascade
+    along backrefs), reading ``submission.assignment.notebooks`` on the way autoflushes and warns
+    three SAWarnings per new submission ("not in session, add operation ... will not proceed").
+    Harmless (the rows are added just after), but every autograde printed them; SQLAlchemy's own
+    advice is ``no_autoflush`` around such construction, which is all this does."""
+    if getattr(Gradebook.add_submission, "_without_autoflush", False):
+        return
+    original = Gradebook.add_submission
+
+    @functools.wraps(original)
+    def add_submission(self, *args, **kwargs):
+        with self.db.no_autoflush:
+            return original(self, *args, **kwargs)
+
+    add_submission._without_autoflush = True
+    Gradebook.add_submission = add_submission
 
 
 # ---------------------------------------------------------------------------------------------

@@ -91,10 +91,11 @@ def test_carol_older_edition_is_graded_by_function_name(demo):
 
 
 def test_dave_empty_file_gets_zero_and_a_page_saying_why(demo):
-    """Does dave's empty file score 0, final, with the reason on his feedback page?"""
+    """Does dave's empty file score 0, flagged for manual grading (issue 9, item 7), with the
+    reason on his feedback page?"""
     course, rows, _ = demo
     assert rows["dave"].total == 0 and "empty" in rows["dave"].notes
-    assert not any(grade["needs_manual_grade"] for grade in grades_by_cell(course, "dave").values())
+    assert all(grade["needs_manual_grade"] for grade in grades_by_cell(course, "dave").values())
     assert "the submitted file is empty" in feedback_path(course, "dave").read_text()
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -564,12 +565,15 @@ def tampered_course(tmp_path_factory):
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("student", sorted(TAMPERINGS))
 def test_correct_code_with_edited_metadata_keeps_full_marks(tampered_course, student):
-    """Does correct code keep all 140 points (no failed submission, no silent 0, nothing left
-    for manual grading) whatever was done to its cells' nbgrader metadata?"""
-    course, _ = tampered_course
+    """Does correct code keep all 140 points (no failed submission, no silent 0) whatever was
+    done to its cells' nbgrader metadata, flagged for manual grading with the repair named in the
+    run's closing list (issue 9, item 7: a repaired submission must not pass unseen)?"""
+    course, log = tampered_course
     assert total(course, student) == FULL_MARKS
     grades = grades_by_cell(course, student).values()
-    assert not any(grade["needs_manual_grade"] for grade in grades)
+    assert all(grade["needs_manual_grade"] for grade in grades)
+    closing = log[log.index("submissions need manual grading") :]
+    assert re.search(rf"\]   {student}: .*(restored|put back|ignored)", closing)
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ half runs the real ``nbgrader autograde`` and ``nbgrader export`` once on a thro
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import json
@@ -21,7 +22,8 @@ from traitlets.config import Config
 
 import grader.nbgrader_plugin as plugin
 from grader import precomputed
-from grader.exercises import ASSIGNMENT_ID, EXERCISES, exercise_named
+from grader.demo import NbgraderError
+from grader.exercises import ASSIGNMENT_ID, EXERCISES, NOTEBOOK_NAME, exercise_named
 from grader.extract import extract
 from grader.grade import grade_notebook
 from grader.nbgrader_plugin import (
@@ -40,6 +42,7 @@ from tests.course_fixture import (
     hand_in,
     nbgrader,
     released_course,
+    submission_path,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -318,9 +321,15 @@ def graded_course(tmp_path_factory):
     hand_in(course, "bob", nbformat.read(EXAMPLES / "bob.ipynb", as_version=4))
     hand_in(course, "dave", b"")
     hand_in(course, "gus", b"\x89PNG\r\n\x1a\n not a notebook")
+    whole = nbformat.writes(alice).encode()
+    hand_in(course, "tom", whole[: len(whole) // 2])  # an upload cut short: truncated JSON
+    other_name = submission_path(course, "nina").with_name("Assignment (1).ipynb")
+    other_name.parent.mkdir(parents=True)
+    nbformat.write(alice, str(other_name))
     marker = root / "marker"
     hand_in(course, "mark", marker_notebook(marker))
-    nbgrader(course, "autograde", ASSIGNMENT_ID)
+    with contextlib.suppress(NbgraderError):  # nina: nbgrader fails a folder without the notebook
+        nbgrader(course, "autograde", ASSIGNMENT_ID, log=course / "autograde.log")
     nbgrader(course, "export", "--to=grades.csv")
     with open(course / "grades.csv", newline="") as stream:
         export = {row["student_id"]: row for row in csv.DictReader(stream)}
@@ -336,9 +345,10 @@ def test_a_correct_submission_gets_every_point_without_manual_review(graded_cour
 
 
 def test_editing_tagging_deleting_or_duplicating_test_cells_changes_no_score(graded_course):
-    """Does alice's code with sabotaged test cells and setup cell score exactly like alice's?"""
+    """Does alice's code with sabotaged test cells and setup cell score exactly like alice's
+    (flagged for manual grading, since its cells were deleted and duplicated)?"""
     course, _, _ = graded_course
-    assert grades_by_cell(course, "alice2") == grades_by_cell(course, "alice")
+    assert auto_scores(course, "alice2") == auto_scores(course, "alice")
     restored = autograded_notebook(course, "alice2")
     notes = [cell.source for cell in restored.cells if "was missing" in cell.source]
     assert len(notes) == 1  # the deleted test cell is back, saying so
@@ -346,9 +356,66 @@ def test_editing_tagging_deleting_or_duplicating_test_cells_changes_no_score(gra
 
 def test_a_tampered_schema_version_neither_stops_the_run_nor_changes_the_score(graded_course):
     """Is ada (alice's code, nbgrader schema versions edited; graded before everyone else)
-    scored like alice, and was everyone after her graded?"""
+    scored like alice (flagged for manual grading: metadata repaired), and was everyone after
+    her graded?"""
     course, _, _ = graded_course
-    assert grades_by_cell(course, "ada") == grades_by_cell(course, "alice")
+    assert auto_scores(course, "ada") == auto_scores(course, "alice")
+
+
+def auto_scores(course, student: str) -> dict[str, float]:
+    return {name: grade["auto_score"] for name, grade in grades_by_cell(course, student).items()}
+
+
+# student -> what the gradebook's comment must say (issue 9, item 7); alice and bob: nothing
+FLAGGED = {
+    "ada": "nbgrader metadata edited",
+    "alice2": "test cells missing",
+    "dave": "empty (0 bytes)",
+    "gus": "not a readable Jupyter notebook",
+    "tom": "not a readable Jupyter notebook",
+    "nina": "no assignment.ipynb in the submission (it holds Assignment (1).ipynb)",
+}
+
+
+def manual_grading_comments(course, student: str) -> list[str]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        notebook = gradebook.find_submission_notebook(NOTEBOOK_NAME, ASSIGNMENT_ID, student)
+        return [c.auto_comment for c in notebook.comments if c.auto_comment]
+
+
+@pytest.mark.parametrize("student", sorted(FLAGGED))
+def test_a_submission_not_graded_normally_is_flagged_with_its_reason(graded_course, student):
+    """Is every submission that could not be graded normally (empty, truncated or not JSON, no
+    notebook of the right name, metadata repaired, test cells deleted or duplicated) flagged
+    "needs manual grade" on every grade, with the reason as the comment formgrader shows?"""
+    course, _, _ = graded_course
+    assert all(grade["needs_manual_grade"] for grade in grades_by_cell(course, student).values())
+    comments = manual_grading_comments(course, student)
+    assert len(comments) == 1 and comments[0].startswith("Needs manual grading: ")
+    assert FLAGGED[student] in comments[0]
+
+
+def test_a_normal_submission_carries_no_manual_grading_comment(graded_course):
+    course, _, _ = graded_course
+    for student in ("alice", "bob", "mark"):
+        assert not any(g["needs_manual_grade"] for g in grades_by_cell(course, student).values())
+        assert not [c for c in manual_grading_comments(course, student) if "manual" in c]
+
+
+def test_the_autograde_run_ends_with_the_flagged_submissions_and_why(graded_course):
+    """Do the last lines of `nbgrader autograde` name each flagged student with the reason, and
+    no one else?"""
+    course, _, _ = graded_course
+    log = (course / "autograde.log").read_text().splitlines()
+    start = max(i for i, line in enumerate(log) if "submissions need manual grading" in line)
+    closing = log[start:]
+    assert f"{len(FLAGGED)} submissions need manual grading" in closing[0]
+    named = {line.split("]   ")[1].split(":")[0]: line for line in closing[1:] if "]   " in line}
+    assert set(named) == set(FLAGGED)
+    for student, line in named.items():
+        assert FLAGGED[student][:40] in line
 
 
 def test_the_gradebook_holds_exactly_the_trusted_graders_partial_credit(graded_course):
@@ -370,10 +437,11 @@ def test_the_gradebook_holds_exactly_the_trusted_graders_partial_credit(graded_c
 def test_an_unreadable_file_scores_zero_with_the_reason_in_its_test_cells(
     graded_course, student, reason
 ):
-    """Does an empty or non-notebook file get 0 everywhere, final, with the reason shown?"""
+    """Does an empty or non-notebook file get 0 everywhere, flagged for manual grading (issue 9,
+    item 7: a truncated file was a silent 0), with the reason shown?"""
     course, _, _ = graded_course
     for grade in grades_by_cell(course, student).values():
-        assert grade["auto_score"] == 0 and grade["needs_manual_grade"] is False
+        assert grade["auto_score"] == 0 and grade["needs_manual_grade"] is True
     outputs = [
         output.get("text", "")
         for cell in autograded_notebook(course, student).cells
