@@ -20,6 +20,19 @@ c.CourseDirectory.db_url = f"sqlite:///{COURSE_ROOT / 'gradebook.db'}"
 # `nbgrader generate_assignment cnn_step_by_step --force` run here gives the same student notebook
 # in release/cnn_step_by_step/ (tests/test_notebooks.py checks that).
 
+# `nbgrader zip_collect cnn_step_by_step`: the zip of submissions downloaded from the LMS, put in
+# downloaded/cnn_step_by_step/archive/, is extracted and each notebook collected as
+# submitted/<student>/cnn_step_by_step/assignment.ipynb. The expected file names are Canvas's
+# ("Download Submissions"): <student>_[LATE_]<user id>_<submission id>_assignment[-<n>].ipynb,
+# e.g. doejane_12345_6789012_assignment.ipynb, doejane_LATE_12345_6789012_assignment-1.ipynb
+# (-1: Canvas renames a resubmitted file); the student id is Canvas's name part (doejane).
+# A file named otherwise is skipped, with a warning naming it: rename it, or adapt this
+# expression (nbgrader matches it against the file's whole path; it must give student_id and a
+# file_id of "assignment").
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*/(?P<student_id>[^/_]+)_(?:LATE_|late_)?\d+_\d+_(?P<file_id>assignment)(?:-\d+)?\.ipynb$"
+)
+
 # Autograding settings are added below this line.
 
 # --- Autograding through the trusted grader (owner: grader/nbgrader_plugin.py) -----------------
