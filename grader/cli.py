@@ -300,8 +300,9 @@ def _wrapped(text: str, indent: str, *, first: str | None = None) -> str:
 
 
 def format_summary(paths: list[Path], grades: list[Grade]) -> str:
-    """One line per notebook: student, forward /100, backward /40, total, error."""
-    rows = [("student", "forward/100", "backward/40", "total", "error")]
+    """One line per notebook: student, forward /<points>, backward /<points>, total, error."""
+    forward, backward = (f"{part}/{_points(part_points(part))}" for part in ("forward", "backward"))
+    rows = [("student", forward, backward, "total", "error")]
     for path, grade in zip(paths, grades, strict=True):
         rows.append(
             (

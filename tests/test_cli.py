@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from grader import cli
-from grader.exercises import EXERCISE_NAMES
+from grader.exercises import EXERCISE_NAMES, exercise_named, part_points, total_points
 from grader.grade import unreadable_grade
 from grader.sandbox import SandboxError
 from tests.catalogue.canonical import CANONICAL
@@ -63,12 +63,12 @@ def assert_json_contract(data: dict) -> None:
 
 
 def test_json_of_the_canonical_solution(canonical_path):
-    """Does --json print exactly one JSON object on stdout, 140/140, logs only on stderr?"""
+    """Does --json print exactly one JSON object on stdout, full marks, logs only on stderr?"""
     completed = run_cli("grade", str(canonical_path), "--json")
     assert completed.returncode == 0, completed.stderr
     data = json.loads(completed.stdout)  # exactly one JSON document, nothing else
     assert_json_contract(data)
-    assert data["total"] == data["max"] == 140.0
+    assert data["total"] == data["max"] == total_points()
     assert data["error"] is None
     assert "Traceback" not in completed.stderr
     assert "GRADER_SECRET" in completed.stderr  # the development-secret warning, on stderr
@@ -112,7 +112,7 @@ def test_missing_sandbox_exits_3_with_the_install_message(canonical_path, tmp_pa
         "grade", str(canonical_path), "--json", "--no-sandbox", path_env=str(tmp_path)
     )
     assert unsandboxed.returncode == 0, unsandboxed.stderr
-    assert json.loads(unsandboxed.stdout)["total"] == 140.0
+    assert json.loads(unsandboxed.stdout)["total"] == total_points()
     assert unsandboxed.stderr.count("WITHOUT") == 1, unsandboxed.stderr  # one warning, not two
 
 
@@ -227,17 +227,19 @@ def test_batch_with_csv_summary_and_progress(tmp_path, canonical_path):
         assert tuple(reader.fieldnames) == cli.CSV_COLUMNS
         rows = {row["student"]: row for row in reader}
     assert set(rows) == {"alice", "bob", "carol"}
-    assert float(rows["alice"]["total"]) == 140
-    assert float(rows["alice"]["forward"]) == 100
-    assert float(rows["alice"]["backward"]) == 40
-    assert float(rows["alice"]["conv_forward"]) == 40
-    assert float(rows["alice"]["max"]) == 140
+    forward, backward, total = part_points("forward"), part_points("backward"), total_points()
+    assert float(rows["alice"]["total"]) == total
+    assert float(rows["alice"]["forward"]) == forward
+    assert float(rows["alice"]["backward"]) == backward
+    assert float(rows["alice"]["conv_forward"]) == exercise_named("conv_forward").points
+    assert float(rows["alice"]["max"]) == total
     assert rows["alice"]["error"] == ""
     assert float(rows["bob"]["total"]) == 0 and rows["bob"]["error"] == ""
     assert float(rows["carol"]["total"]) == 0 and "not valid JSON" in rows["carol"]["error"]
     summary = completed.stdout.splitlines()
-    assert summary[0].split()[:4] == ["student", "forward/100", "backward/40", "total"]
-    assert summary[1].split() == ["alice", "100", "40", "140"]
+    header = ["student", f"forward/{forward:g}", f"backward/{backward:g}", "total"]
+    assert summary[0].split()[:4] == header
+    assert summary[1].split() == ["alice", f"{forward:g}", f"{backward:g}", f"{total:g}"]
     assert summary[2].split() == ["bob", "0", "0", "0"]
     assert summary[3].startswith("carol")
     assert "not a notebook" in summary[3] or "JSON" in summary[3]

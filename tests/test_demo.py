@@ -11,7 +11,7 @@ import pytest
 
 from examples.build import main as build_examples
 from grader.demo import STUDENTS, feedback_path, format_table
-from grader.exercises import ASSIGNMENT_ID, EXERCISES
+from grader.exercises import ASSIGNMENT_ID, EXERCISES, exercise_named, part_points, total_points
 from tests.course_fixture import (
     demo_course,
     gradebook_rows,
@@ -41,18 +41,19 @@ def test_the_demo_says_what_it_is_doing_one_line_per_step(demo):
 
 
 def test_the_table_has_a_row_per_student_with_part_scores(demo):
-    """Does the score table show every student with forward /100, backward /40 and total?"""
+    """Does the score table show every student with forward, backward and total, each out of
+    its points?"""
     _, rows, _ = demo
     assert set(rows) == set(STUDENTS)
     table = format_table(list(rows.values()))
     assert table.splitlines()[0].split() == [
         "student",
         "forward",
-        "/100",
+        f"/{part_points('forward'):g}",
         "backward",
-        "/40",
+        f"/{part_points('backward'):g}",
         "total",
-        "/140",
+        f"/{total_points():g}",
         "notes",
     ]
     for row in rows.values():
@@ -61,7 +62,8 @@ def test_the_table_has_a_row_per_student_with_part_scores(demo):
 
 def test_alice_correct_gets_full_marks(demo):
     _, rows, _ = demo
-    assert (rows["alice"].forward, rows["alice"].backward) == (100, 40)
+    full = (part_points("forward"), part_points("backward"))
+    assert (rows["alice"].forward, rows["alice"].backward) == full
 
 
 def test_bob_loses_points_exactly_where_he_ignores_the_stride(demo):
@@ -87,7 +89,7 @@ def test_carol_older_edition_is_graded_by_function_name(demo):
     assert "defines convolve_window, from the older edition" in page
     grades = grades_by_cell(course, "carol")
     assert grades["conv_single_step_test"]["auto_score"] == 0
-    assert grades["conv_forward_test"]["auto_score"] == 40
+    assert grades["conv_forward_test"]["auto_score"] == exercise_named("conv_forward").points
 
 
 def test_dave_empty_file_gets_zero_and_a_page_saying_why(demo):
@@ -106,7 +108,7 @@ def test_eve_hostile_never_gets_full_marks_for_wrong_code(demo):
     for name, grade in grades_by_cell(course, "eve").items():
         assert grade["auto_score"] < grade["max_score"], name
         assert grade["manual_score"] is None, name
-    assert rows["eve"].total < 0.2 * 140
+    assert rows["eve"].total < 0.2 * total_points()
 
 
 def test_every_student_gets_a_feedback_page_with_scores_and_checks(demo):

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from grader import grade as grade_module
-from grader.exercises import EXERCISE_NAMES, EXERCISES, part_points
+from grader.exercises import EXERCISE_NAMES, EXERCISES, part_points, total_points
 from grader.extract import NOTE_BY_NAME, extract
 from grader.grade import (
     DEVELOPMENT_SECRET,
@@ -68,10 +68,11 @@ def stubs_grade(notebooks) -> Grade:
 
 
 def test_canonical_solution_gets_full_marks(canonical_grade):
-    """Does the canonical solution get 140/140 (forward 100), every exercise graded in order?"""
+    """Does the canonical solution get full marks (in each part), every exercise graded in
+    order?"""
     assert canonical_grade.error is None
-    assert canonical_grade.total == canonical_grade.max == 140
-    assert _forward(canonical_grade) == part_points("forward") == 100
+    assert canonical_grade.total == canonical_grade.max == total_points()
+    assert _forward(canonical_grade) == part_points("forward")
     assert [verdict.name for verdict in canonical_grade.exercises] == list(EXERCISE_NAMES)
     for verdict in canonical_grade.exercises:
         assert verdict.status == "graded", verdict
@@ -103,7 +104,7 @@ def test_printing_and_warning_correct_code_gets_full_marks(tmp_path):
     write(submission(noisy), path)
     grade = grade_notebook(path)
     assert grade.error is None
-    assert grade.total == grade.max == 140, [
+    assert grade.total == grade.max == total_points(), [
         (verdict.name, verdict.score, verdict.message) for verdict in grade.exercises
     ]
 
@@ -129,7 +130,7 @@ def test_other_edition_is_graded_by_function_name():
     assert "convolve_window" in verdicts["conv_single_step"].message
     for name in set(EXERCISE_NAMES) - {"conv_single_step"}:
         assert verdicts[name].score == POINTS[name], verdicts[name]
-    assert grade.total == 140 - POINTS["conv_single_step"]
+    assert grade.total == total_points() - POINTS["conv_single_step"]
     assert any(note.startswith(NOTE_BY_NAME) for note in grade.notes)
 
 
@@ -234,7 +235,7 @@ def test_unreadable_file_gives_zero_with_an_error(tmp_path):
     path.write_bytes(b"\x00\xff\x10 not a notebook")
     grade = grade_notebook(path)
     assert grade.total == 0
-    assert grade.max == 140
+    assert grade.max == total_points()
     assert grade.error
     assert [verdict.name for verdict in grade.exercises] == list(EXERCISE_NAMES)
     json.loads(grade.to_json())
@@ -345,7 +346,9 @@ def test_official_notebooks():
         jobs=2,
         progress=False,
     )
-    assert solution.total == 140, [(v.name, v.score, v.message) for v in solution.exercises]
+    assert solution.total == total_points(), [
+        (v.name, v.score, v.message) for v in solution.exercises
+    ]
     assert solution.notes == ()
     assert student.total == 0
     assert {verdict.status for verdict in student.exercises} == {"not implemented"}

@@ -23,7 +23,14 @@ from traitlets.config import Config
 import grader.nbgrader_plugin as plugin
 from grader import precomputed
 from grader.demo import NbgraderError
-from grader.exercises import ASSIGNMENT_ID, EXERCISES, NOTEBOOK_NAME, exercise_named
+from grader.exercises import (
+    ASSIGNMENT_ID,
+    EXERCISES,
+    NOTEBOOK_NAME,
+    exercise_named,
+    part_points,
+    total_points,
+)
 from grader.extract import extract
 from grader.grade import grade_notebook
 from grader.nbgrader_plugin import (
@@ -63,7 +70,7 @@ def verdict(name: str, passed: tuple[bool, ...], status="graded", message=None):
 
 def stand_in_grade(passed: tuple[bool, ...] = (True, False, True, True)) -> Grade:
     verdicts = tuple(verdict(exercise.name, passed) for exercise in EXERCISES)
-    return Grade(sum(v.score for v in verdicts), 140.0, verdicts, None, ("a note",))
+    return Grade(sum(v.score for v in verdicts), total_points(), verdicts, None, ("a note",))
 
 
 def forged_test_cell(name: str, points: float):
@@ -81,18 +88,20 @@ def test_nbgrader_reads_the_verdict_outputs_as_the_earned_points(passed):
     """Does nbgrader's own determine_grade turn our outputs into exactly the earned points
     (full, partial and zero credit)?"""
     exercise_verdict = verdict("conv_forward", passed)
-    cell = forged_test_cell("conv_forward", 40)
+    points = exercise_named("conv_forward").points
+    cell = forged_test_cell("conv_forward", points)
     cell.outputs = verdict_outputs("report\n", exercise_verdict.score)
     score, max_score = determine_grade(cell, LOG)
-    assert (score, max_score) == (exercise_verdict.score, 40.0)
-    assert score == 40 * sum(passed) / 4
+    assert (score, max_score) == (exercise_verdict.score, points)
+    assert score == points * sum(passed) / 4
 
 
 def test_report_names_every_check_and_gives_hints_for_failed_ones_only():
     """Does the readable report list each check as passed/FAILED with the hint of failures?"""
     exercise_verdict = verdict("pool_forward", (True, False))
-    report = verdict_report(exercise_verdict, 30.0, 15.0)
-    assert report.startswith("pool_forward: 15 / 30 points - 1 of 2 checks passed")
+    points = exercise_named("pool_forward").points
+    report = verdict_report(exercise_verdict, points, points / 2)
+    assert report.startswith(f"pool_forward: {points / 2:g} / {points:g} points - 1 of 2 checks")
     assert "passed  check 0" in report and "FAILED  check 1" in report
     assert "hint: hint 1" in report and "hint 0" not in report
 
@@ -100,21 +109,23 @@ def test_report_names_every_check_and_gives_hints_for_failed_ones_only():
 def test_report_of_an_exercise_that_did_not_run_says_why():
     """Does an exercise that raised NotImplementedError (no checks) show its message?"""
     exercise_verdict = verdict("zero_pad", (), "not implemented", "still raises it")
-    assert verdict_report(exercise_verdict, 10.0, 0.0) == (
-        "zero_pad: 0 / 10 points - still raises it\n"
+    points = exercise_named("zero_pad").points
+    assert verdict_report(exercise_verdict, points, 0.0) == (
+        f"zero_pad: 0 / {points:g} points - still raises it\n"
     )
 
 
 def test_report_of_an_exercise_that_partly_timed_out_shows_its_checks_and_why():
     """Does an exercise judged on some calls but stopped on others show both?"""
     exercise_verdict = verdict("conv_forward", (True, False), "error", "timed out on 1 call")
-    report = verdict_report(exercise_verdict, 40.0, 20.0)
+    points = exercise_named("conv_forward").points
+    report = verdict_report(exercise_verdict, points, points / 2)
     assert "1 of 2 checks passed" in report and "note: timed out on 1 call" in report
 
 
 def test_an_ungradable_submission_gives_every_exercise_zero_with_the_reason():
     """Does a submission-level error reach every test cell, with 0 points?"""
-    verdicts = cell_verdicts(Grade(0.0, 140.0, (), "the file is empty"))
+    verdicts = cell_verdicts(Grade(0.0, total_points(), (), "the file is empty"))
     assert set(verdicts) == {exercise.test_cell_id for exercise in EXERCISES}
     for exercise_verdict, _ in verdicts.values():
         assert exercise_verdict.score == 0
@@ -131,9 +142,10 @@ def test_an_exercise_missing_from_the_grade_scores_zero():
 
 def test_earned_points_are_the_verdicts_fraction_of_the_cells_points():
     """Does a cell reweighted in the gradebook get the verdict's fraction of its own points?"""
-    exercise_verdict = verdict("conv_forward", (True, True, False, False))  # 20 / 40
-    assert earned_points(exercise_verdict, 40.0) == 20.0
-    assert earned_points(exercise_verdict, 10.0) == 5.0
+    exercise_verdict = verdict("conv_forward", (True, True, False, False))  # half its points
+    points = exercise_named("conv_forward").points
+    assert earned_points(exercise_verdict, points) == points / 2
+    assert earned_points(exercise_verdict, 10.0) == 5.0  # reweighted to 10 in the gradebook
 
 
 def test_a_grade_survives_the_json_round_trip():
@@ -454,15 +466,18 @@ def test_no_student_code_runs_outside_the_sandbox(graded_course):
     """Did neither the scratch cell nor the solution cell of mark's notebook touch the host?"""
     course, marker, _ = graded_course
     assert not marker.exists()
-    assert grades_by_cell(course, "mark")["zero_pad_test"]["auto_score"] < 10
+    zero_pad = exercise_named("zero_pad").points
+    assert grades_by_cell(course, "mark")["zero_pad_test"]["auto_score"] < zero_pad
 
 
 def test_export_adds_part_columns_that_add_up_to_nbgraders_score(graded_course):
-    """Does the CSV carry forward/backward scores out of 100/40 summing to nbgrader's score?"""
+    """Does the CSV carry forward/backward scores out of their points summing to nbgrader's
+    score?"""
     course, _, export = graded_course
     alice = export["alice"]
-    assert (alice["forward_score"], alice["forward_max"]) == ("100.0", "100")
-    assert (alice["backward_score"], alice["backward_max"]) == ("40.0", "40")
+    for part in ("forward", "backward"):
+        full = part_points(part)
+        assert (float(alice[f"{part}_score"]), float(alice[f"{part}_max"])) == (full, full)
     for row in export.values():
         parts = float(row["forward_score"]) + float(row["backward_score"])
         assert parts == pytest.approx(float(row["raw_score"]))

@@ -33,7 +33,7 @@ from authoring.notebooks import (
     top_level_defs,
 )
 from authoring.release import referenced_images
-from grader.exercises import ASSIGNMENT_ID, EXERCISES
+from grader.exercises import ASSIGNMENT_ID, EXERCISES, exercise_named
 from tests.catalogue.canonical import CANONICAL
 
 NOTEBOOKS = {"source": MASTER_SOURCE, "student": STUDENT_NOTEBOOK, "solution": SOLUTION_NOTEBOOK}
@@ -225,7 +225,8 @@ def _replace_source(name: str, old: str, new: str):
 
 
 def _set_points(notebook):
-    cell_with_grade_id(notebook, "conv_forward_test").metadata.nbgrader.points = 30
+    points = exercise_named("conv_forward").points + 1
+    cell_with_grade_id(notebook, "conv_forward_test").metadata.nbgrader.points = points
 
 
 def _swap_exercises(notebook):
@@ -264,7 +265,10 @@ MUTATIONS = {
         _replace_source("zero_pad", "# GRADED FUNCTION: zero_pad\n", ""),
         "does not start with '# GRADED FUNCTION: zero_pad'",
     ),
-    "points differ from grader.exercises": (_set_points, "grader.exercises says 40"),
+    "points differ from grader.exercises": (
+        _set_points,
+        f"grader.exercises says {exercise_named('conv_forward').points}",
+    ),
     "test cell calls something else": (
         _replace_source("zero_pad_test", "zero_pad_test(zero_pad)", "zero_pad_test(print)"),
         "source is 'zero_pad_test(print)'",

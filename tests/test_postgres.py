@@ -23,7 +23,7 @@ import nbformat
 import pytest
 
 from grader.demo import create_course, feedback_path
-from grader.exercises import ASSIGNMENT_ID, EXERCISES
+from grader.exercises import ASSIGNMENT_ID, EXERCISES, total_points
 from grader.grade import grade_notebook
 from tests.course_fixture import hand_in, nbgrader
 
@@ -139,8 +139,9 @@ def test_the_postgres_gradebook_holds_one_final_grade_per_test_cell(graded):
 def test_feedback_is_generated_from_the_postgres_gradebook(graded):
     """Does each feedback page carry the score nbgrader read back from PostgreSQL?"""
     course, _, _ = graded
-    assert "Score: 140.0 / 140.0" in feedback_path(course, "alice").read_text()
-    assert "Score: 0.0 / 140.0" in feedback_path(course, "dave").read_text()
+    total = float(total_points())
+    assert f"Score: {total} / {total}" in feedback_path(course, "alice").read_text()
+    assert f"Score: 0.0 / {total}" in feedback_path(course, "dave").read_text()
 
 
 def _names(part: str) -> set[str]:
