@@ -153,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--csv", type=Path, default=None, metavar="FILE", help="write one row per notebook here"
     )
     grade.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_report_command(commands)
     return parser
 
 
@@ -166,6 +167,8 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "report":
+        return _report(args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     if args.seed is not None and args.seed < 0:
         parser.error("--seed must be a non-negative integer")
@@ -228,6 +231,7 @@ def _grade_single(args) -> int:
         print(grade.to_json())
     else:
         print(format_report(path, grade))
+    _print_manual_grading([path], [grade])
     return EXIT_OK
 
 
@@ -248,6 +252,82 @@ def _grade_batch(args) -> int:
             print(json.dumps(data))
     else:
         print(format_summary(paths, grades))
+    _print_manual_grading(paths, grades)
+    return EXIT_OK
+
+
+def manual_grading_reasons(grade: Grade) -> list[str]:
+    """Why a grade needs an instructor's look (as ``nbgrader autograde`` flags it): the notebook
+    could not be graded (unreadable, empty, refused), or its code was found by function name
+    because its metadata was damaged. Empty when it was graded normally."""
+    reasons = [f"not graded: {grade.error}"] if grade.error else []
+    return reasons + list(grade.notes)
+
+
+def _print_manual_grading(paths: list[Path], grades: list[Grade]) -> None:
+    """The run's last lines, on stderr (stdout stays machine-readable): who needs manual grading
+    and why."""
+    from grader.report import manual_grading_lines
+
+    flagged = [
+        (student_id(path), manual_grading_reasons(grade))
+        for path, grade in zip(paths, grades, strict=True)
+    ]
+    for line in manual_grading_lines(flagged):
+        print(line, file=sys.stderr)
+
+
+# --- report --------------------------------------------------------------------------------------
+
+
+def add_report_command(commands) -> None:
+    report = commands.add_parser(
+        "report",
+        help="class analytics: score distributions, failing checks, frequent mistakes",
+        description="Read an nbgrader course's gradebook (and its autograded notebooks, which "
+        "hold every check's verdict), or the JSON Lines / CSV output of `grade`, and write "
+        "analytics.csv and analytics.html (plots embedded): the score distribution per "
+        "exercise, the share of students failing each named check, the most frequent hints.",
+    )
+    report.add_argument(
+        "source",
+        type=Path,
+        metavar="COURSE_OR_FILE",
+        help="an nbgrader course folder, or a file written by `grade --json` or `grade --csv`",
+    )
+    report.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="FOLDER",
+        help="where to write (default: COURSE/analytics, or analytics/ beside the file)",
+    )
+
+
+def _report(args) -> int:
+    from grader.report import manual_grading_lines, report
+
+    if not args.source.exists():
+        print(f"error: {args.source} does not exist", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        analytics, csv_path, html_path = report(args.source, args.out)
+    except (OSError, ValueError, KeyError) as error:
+        print(f"error: cannot read {args.source}: {error!r}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{analytics.students} students; wrote {csv_path} and {html_path}")
+    worst = sorted(analytics.checks, key=lambda check: -check.share_failed)[:5]
+    if worst and worst[0].failed:
+        print("checks failed most:")
+        for check in worst:
+            if check.failed:
+                print(
+                    f"  {check.exercise}: {check.check}: {check.failed} of {check.students}"
+                    f" ({100 * check.share_failed:.0f}%)"
+                )
+    flagged = [(student, [reasons]) for student, reasons in analytics.flagged]
+    for line in manual_grading_lines(flagged):
+        print(line)
     return EXIT_OK
 
 

@@ -711,7 +711,15 @@ class IntakeAutograde(Autograde, _TakeOnlyTheNotebook):
       manual grading. The run goes on for every other student.
     - Of an accepted submission, nbgrader reads the notebook through SubmissionReader and the
       timestamp through ``read_timestamp``; no other file is copied (``_TakeOnlyTheNotebook``).
+    - The run ends with the list of submissions that could not be graded normally, and why
+      (``manual_grading``; FlagRefused flags them in the gradebook).
     """
+
+    list_manual_grading = Bool(
+        True,
+        help="End the run with the submissions that need manual grading, and why "
+        "(grader.parallel turns it off and prints the list itself, last).",
+    ).tag(config=True)
 
     def start(self) -> None:
         if not issubclass(self.exporter_class, SubmissionReader):  # fail closed
@@ -738,7 +746,7 @@ class IntakeAutograde(Autograde, _TakeOnlyTheNotebook):
         flagged = [(key, reasons) for key, reasons in self.manual_grading.items() if reasons]
         global LAST_RUN_NEEDS_MANUAL_GRADING
         LAST_RUN_NEEDS_MANUAL_GRADING = [(student, reasons) for (_, student), reasons in flagged]
-        if not flagged:
+        if not flagged or not self.list_manual_grading:
             return
         self.log.warning(
             "%d submissions need manual grading (flagged in the gradebook):", len(flagged)

@@ -194,6 +194,7 @@ def autograde_parallel(
                 [
                     f"--assignment={assignment}",
                     f"--TrustedGrade.verdict_cache={folder}",
+                    "--IntakeAutograde.list_manual_grading=False",  # printed below, last
                     f"--log-level={log_level}",
                     *(["--force"] if force else []),
                     *([f"--student={student}"] if student else []),
@@ -209,7 +210,18 @@ def autograde_parallel(
             f"({jobs} grading workers); nbgrader exit status {status}",
             file=sys.stderr,
         )
+    _print_manual_grading()
     return status
+
+
+def _print_manual_grading() -> None:
+    """The run's last lines: the submissions nbgrader's run flagged for manual grading, and why
+    (also printed with --quiet: it is the run's result, not its progress)."""
+    from grader import nbgrader_plugin
+    from grader.report import manual_grading_lines
+
+    for line in manual_grading_lines(nbgrader_plugin.LAST_RUN_NEEDS_MANUAL_GRADING):
+        print(line, file=sys.stderr)
 
 
 def record(course: Path, argv: list[str], *, tick) -> int:

@@ -121,6 +121,19 @@ def test_every_student_gets_a_feedback_page_with_scores_and_checks(demo):
             assert "checks passed" in page, student
 
 
+def test_the_demo_and_its_nbgrader_runs_print_no_python_warning(demo):
+    """Is the demo's output, and the log of each nbgrader command it ran, free of SAWarning or
+    any other Python warning (issue 9, item 6: every autograde printed SQLAlchemy SAWarnings)?"""
+    course, _, lines = demo
+    logs = sorted((course.parent / "logs").glob("*.log"))
+    assert len(logs) == 4
+    warning = re.compile(r"\b[A-Za-z]*Warning\b")
+    for name, text in [("output", "\n".join(lines))] + [
+        (log.name, log.read_text()) for log in logs
+    ]:
+        assert not warning.findall(text), (name, warning.findall(text)[:3])
+
+
 def test_regrading_the_hostile_submission_changes_no_other_row_of_the_gradebook(demo):
     """Acceptance: with every other student graded, does grading eve again leave every row that
     is not hers (students, submissions, grades, comments, cells) exactly as it was, leave no
