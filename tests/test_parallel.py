@@ -136,3 +136,19 @@ def test_a_rerun_without_force_skips_graded_submissions_like_nbgrader(two_course
     assert main([str(parallel), "--jobs=2"]) == 0
     assert "autograded 0 submissions" in capsys.readouterr().err
     assert {student: grades_by_cell(parallel, student) for student in STUDENTS} == before
+
+
+def test_the_run_ends_with_the_submissions_that_need_manual_grading(two_courses, capsys):
+    """Do the last lines of `python -m grader.parallel` (even --quiet) name each submission that
+    could not be graded normally, with the reason, and flag it as nbgrader autograde does?"""
+    sequential, parallel, _, _ = two_courses
+    assert main([str(parallel), "--jobs=2", "--force", "--student=[cd]*", "--quiet"]) == 0
+    closing = capsys.readouterr().err.strip().splitlines()[-3:]
+    assert closing[0] == "2 submissions need manual grading:"
+    assert closing[1].startswith("  carol: ") and "by function name" in closing[1]
+    assert closing[2] == (
+        "  dave: not graded: the submitted file is empty (0 bytes); submit the saved notebook"
+    )
+    for student in ("carol", "dave"):
+        assert grades_by_cell(parallel, student) == grades_by_cell(sequential, student)
+        assert all(g["needs_manual_grade"] for g in grades_by_cell(parallel, student).values())
