@@ -8,12 +8,14 @@ The bundle is exactly: assignment.ipynb (the generated student notebook), public
 public_tests_data.npz, the images the notebook references, requirements.txt (the lines of the
 repository's requirements.txt marked "# student") and README.md (authoring/student_README.md,
 without its points markers).
-In the zip they sit under one folder, cnn_step_by_step/.
+In the zip they sit under one folder, cnn_step_by_step/. Beside them, the pre-submission check:
+submission_check.py and graded_cells.py (the extraction rules it shares with grader/extract.py).
 
 The check trusts nothing in the bundle: only allow-listed files; the notebook keeps the cell
 contract of a student notebook (stubs, no outputs, no execution counts); no text file carries an
 nbgrader solution, hidden-test or mark-scheme region, a line of the master source's solutions or
-a line of the grader's code (grader/*.py); the test data loads without pickle.
+a line of the grader's code (grader/*.py: the check modules may share none, the public tests
+none with the reference); the test data loads without pickle.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ BUNDLE_ZIP = BUILD_DIR / "student.zip"
 ZIP_FOLDER = ASSIGNMENT_ID  # every zip entry lives under cnn_step_by_step/
 
 PUBLIC_TESTS = REPO_ROOT / "public_tests.py"
+# The student's Python modules besides the public tests: the pre-submission check and the
+# extraction rules it shares with grader/extract.py.
+CHECK_MODULES = ("submission_check.py", "graded_cells.py")
 PUBLIC_TESTS_DATA = REPO_ROOT / "public_tests_data.npz"
 REQUIREMENTS = REPO_ROOT / "requirements.txt"
 STUDENT_README = REPO_ROOT / "authoring" / "student_README.md"
@@ -58,6 +63,7 @@ REQUIRED_FILES = (
     NOTEBOOK,
     "public_tests.py",
     "public_tests_data.npz",
+    *CHECK_MODULES,
     "requirements.txt",
     "README.md",
 )
@@ -118,6 +124,7 @@ def bundle_contents() -> dict[str, bytes]:
         NOTEBOOK: STUDENT_NOTEBOOK.read_bytes(),
         "public_tests.py": PUBLIC_TESTS.read_bytes(),
         "public_tests_data.npz": PUBLIC_TESTS_DATA.read_bytes(),
+        **{name: (REPO_ROOT / name).read_bytes() for name in CHECK_MODULES},
         "requirements.txt": student_requirements(REQUIREMENTS.read_text()).encode(),
         # The template's points markers say where authoring.points writes; students need not.
         "README.md": without_markers(STUDENT_README.read_text(encoding="utf-8")).encode(),
@@ -218,34 +225,48 @@ def fingerprints() -> dict[str, str]:
 
     Solution lines of the master source and code lines of grader/*.py, minus the generic ones:
     too short, or also present in what students legitimately get from the repository (the
-    master source outside its solution regions, public_tests.py).
+    master source outside its solution regions, public_tests.py; for grader lines, also the
+    check modules, which share generic lines such as the tokenizing of magics with the harness).
     """
     master = json.loads(MASTER_SOURCE.read_text(encoding="utf-8"))
     solution_lines, public_text = _split_master_source(master)
     public_text += "\n" + PUBLIC_TESTS.read_text(encoding="utf-8")
+    check_text = "\n".join(_student_module_text(name) for name in CHECK_MODULES)
     found = {}
     for line in solution_lines:
         if len(line) >= MIN_SOLUTION_LINE and line not in public_text:
             found[line] = "a solution line of the master source"
     for path in sorted(GRADER_DIR.glob("*.py")):
         for line in _code_lines(path):
-            if len(line) >= MIN_GRADER_LINE and line not in public_text:
+            if len(line) >= MIN_GRADER_LINE and line not in public_text and line not in check_text:
                 found.setdefault(line, f"a line of grader/{path.name}")
     return found
 
 
-def public_tests_reference_overlap() -> list[str]:
-    """Code lines of grader/reference.py that public_tests.py (in the repository) contains.
+def _student_module_text(name: str) -> str:
+    return (REPO_ROOT / name).read_text(encoding="utf-8")
 
-    fingerprints() has to accept what public_tests.py shares with the grader, so this is the
-    guard for the one module that must share nothing: the hidden reference implementation.
+
+def public_tests_reference_overlap() -> list[str]:
+    """Code lines of grader/reference.py that public_tests.py (in the repository) contains, and
+    of grader/reference.py or grader/stand_ins.py that a check module contains.
+
+    fingerprints() has to accept what these student modules share with the grader, so this is
+    the guard for what must share nothing: the hidden reference implementation and the correct
+    stand-ins of the exercises.
     """
-    public = {line.strip() for line in PUBLIC_TESTS.read_text(encoding="utf-8").split("\n")}
-    return [
-        line
-        for line in _code_lines(GRADER_DIR / "reference.py")
-        if len(line) >= MIN_GRADER_LINE and line in public
-    ]
+    overlap = []
+    sources = {"public_tests.py": ("reference.py",)}
+    sources.update({name: ("reference.py", "stand_ins.py") for name in CHECK_MODULES})
+    for name, secret_modules in sources.items():
+        public = {line.strip() for line in _student_module_text(name).split("\n")}
+        overlap += [
+            line
+            for secret in secret_modules
+            for line in _code_lines(GRADER_DIR / secret)
+            if len(line) >= MIN_GRADER_LINE and line in public
+        ]
+    return overlap
 
 
 def read_bundle(path: Path) -> tuple[dict[str, bytes], list[str]]:
@@ -325,7 +346,7 @@ def check(path: Path) -> list[str]:
                 problems.append(f"{name} contains {origin}: {line!r}")
     for line in public_tests_reference_overlap():
         problems.append(
-            f"public_tests.py (repository) contains a line of grader/reference.py: {line!r}"
+            f"a student module (repository) holds a line of the reference or a stand-in: {line!r}"
         )
 
     if "public_tests_data.npz" in files:

@@ -181,7 +181,8 @@ def test_nbgrader_command_line_releases_the_committed_student_notebook(tmp_path)
     assert differences(STUDENT_NOTEBOOK, released / STUDENT_NOTEBOOK.name) == []
     shipped = {p.relative_to(released).as_posix() for p in released.rglob("*") if p.is_file()}
     figures = {f"images/{p.name}" for p in (REPO_ROOT / "images").iterdir()}
-    assert shipped == {"assignment.ipynb", "public_tests.py", "public_tests_data.npz"} | figures
+    support = {"public_tests.py", "public_tests_data.npz", "graded_cells.py", "submission_check.py"}
+    assert shipped == {"assignment.ipynb"} | support | figures
 
 
 def test_master_source_links_every_figure(monkeypatch):
@@ -441,6 +442,8 @@ def test_solution_notebook_runs_and_passes_every_public_test(solution_run):
     assert "pool_backward (average): gradients match" in pool
     for cell in code_cells(solution_run):
         assert not errors(cell), (cell.get("id"), errors(cell))
+    check = cell_with_grade_id(solution_run, "submission_check")
+    assert "Ready to submit" in stream_text(check), stream_text(check)
 
 
 def test_see_your_layers_shows_the_feature_maps(solution_run):
@@ -451,23 +454,27 @@ def test_see_your_layers_shows_the_feature_maps(solution_run):
 
 
 def test_student_notebook_fails_only_where_code_is_missing(student_run):
-    """Do the only errors of the untouched student notebook come from the stubs: each public test
-    failing because its function is not implemented, and the gradient checks raising
-    NotImplementedError?"""
-    test_cells = {exercise.test_cell_id for exercise in EXERCISES}
+    """Do the only errors of the untouched student notebook come from the graded part's stubs:
+    each forward public test failing because its function is not implemented, and the
+    pre-submission check saying so? Does the untouched optional part say "not done yet" in its
+    tests and gradient checks instead of failing (so that Run All gets to the check)?"""
+    forward_tests = {e.test_cell_id for e in EXERCISES if e.part == "forward"}
     failing = set()
     for cell in code_cells(student_run):
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         for error in errors(cell):
-            if grade_id in test_cells:
-                assert error.ename == "AssertionError", (grade_id, error.ename)
+            assert error.ename == "AssertionError", (grade_id, error.ename)
+            if grade_id in forward_tests:
                 assert "not implemented yet" in error.evalue, (grade_id, error.evalue)
-                failing.add(grade_id)
             else:
-                assert cell.get("id") in GRADIENT_CHECK_CELLS, (cell.get("id"), error.ename)
-                assert error.ename == "NotImplementedError", (cell.get("id"), error.evalue)
-                failing.add(cell.get("id"))
-    assert failing == test_cells | set(GRADIENT_CHECK_CELLS)
+                assert grade_id == "submission_check", (cell.get("id"), error.evalue)
+                assert "Not ready" in error.evalue, error.evalue
+            failing.add(grade_id)
+        if grade_id in {e.test_cell_id for e in EXERCISES} - forward_tests:
+            assert "optional part not done yet" in stream_text(cell), grade_id
+        if cell.get("id") in GRADIENT_CHECK_CELLS:
+            assert "gradient check skipped, optional part not done yet" in stream_text(cell)
+    assert failing == forward_tests | {"submission_check"}
 
 
 def test_see_your_layers_is_friendly_before_the_exercises_are_done(student_run):

@@ -85,9 +85,21 @@ def test_variant_defines_exactly_its_function(variant: Variant):
     assert names.count(variant.exercise) == 1
 
 
-def test_public_tests_imports_only_numpy_and_stdlib():
-    """Does the student-facing module import nothing but numpy and the standard library?"""
-    tree = ast.parse((ROOT / "public_tests.py").read_text())
+# The student's modules: the public tests and the pre-submission check, which one of them imports
+# (graded_cells, the extraction rules, must also import in the grader's extraction child, which
+# has the standard library only).
+STUDENT_MODULE_IMPORTS = {
+    "public_tests.py": {"numpy", "submission_check"},
+    "submission_check.py": {"numpy", "public_tests", "graded_cells"},
+    "graded_cells.py": set(),
+}
+
+
+@pytest.mark.parametrize("module", sorted(STUDENT_MODULE_IMPORTS))
+def test_public_tests_imports_only_numpy_and_stdlib(module):
+    """Does each student-facing module import nothing but the standard library, numpy and the
+    other student modules it needs (never the grader, the authoring tools or the tests)?"""
+    tree = ast.parse((ROOT / module).read_text())
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -95,7 +107,7 @@ def test_public_tests_imports_only_numpy_and_stdlib():
         elif isinstance(node, ast.ImportFrom):
             assert node.level == 0, "relative import"
             imported.add(node.module.split(".")[0])
-    allowed = set(sys.stdlib_module_names) | {"numpy", "__future__"}
+    allowed = set(sys.stdlib_module_names) | {"__future__"} | STUDENT_MODULE_IMPORTS[module]
     assert imported <= allowed, imported - allowed
     assert not imported & {"grader", "authoring", "tests"}
 

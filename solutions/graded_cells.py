@@ -1,0 +1,1 @@
+../graded_cells.py
