@@ -83,7 +83,7 @@ def test_canonical_solution_gets_full_marks(canonical_grade):
 
 def test_printing_and_warning_correct_code_gets_full_marks(tmp_path):
     """Does correct code that prints to stdout and stderr and warns, in the cell and inside
-    every call, still get 140/140? (Vanilla nbgrader gave 0 to a correct answer that printed to
+    every call, still get full marks? (Vanilla nbgrader gave 0 to a correct answer that printed to
     stderr.)"""
     noisy = {}
     for name, source in CANONICAL_SOURCES.items():
@@ -339,7 +339,7 @@ def test_a_mistake_costs_points_on_its_exercise_only(tmp_path):
     not (ROOT / "solutions" / "assignment.ipynb").exists(), reason="no generated notebooks"
 )
 def test_official_notebooks():
-    """Does the generated solution notebook get 140/140 and the student notebook 0 with every
+    """Does the generated solution notebook get full marks and the student notebook 0 with every
     exercise "not implemented"?"""
     solution, student = grade_many(
         [ROOT / "solutions" / "assignment.ipynb", ROOT / "assignment.ipynb"],

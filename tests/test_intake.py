@@ -565,7 +565,7 @@ def tampered_course(tmp_path_factory):
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("student", sorted(TAMPERINGS))
 def test_correct_code_with_edited_metadata_keeps_full_marks(tampered_course, student):
-    """Does correct code keep all 140 points (no failed submission, no silent 0) whatever was
+    """Does correct code keep full marks (no failed submission, no silent 0) whatever was
     done to its cells' nbgrader metadata, flagged for manual grading with the repair named in the
     run's closing list (issue 9, item 7: a repaired submission must not pass unseen)?"""
     course, log = tampered_course
