@@ -177,7 +177,7 @@ def score_rows(course: Path, grades_csv: Path) -> list[Row]:
 
 
 def format_table(rows: list[Row]) -> str:
-    """The score table: student, forward /100, backward /40, total /140, notes."""
+    """The score table: student, forward, backward and total (each out of its points), notes."""
     forward_max, backward_max = part_points("forward"), part_points("backward")
     header = (
         "student",
