@@ -35,6 +35,7 @@ import functools
 import json
 import os
 import tempfile
+import textwrap
 from pathlib import Path
 
 import nbformat
@@ -72,8 +73,29 @@ def format_points(points: float) -> str:
     return f"{round(points, 2):g}"
 
 
+# Columns of a test cell's report. nbgrader's feedback pages show outputs in a <pre>
+# (white-space: pre, overflow: auto) about 95 columns wide, so a hint of 200 characters on one
+# line ran off the right edge, readable only through a scrollbar at the bottom of the output (not
+# LimitOutput: it cuts at 1,000 lines). Hints and notes, the long lines, are wrapped instead.
+REPORT_WIDTH = 88
+
+
+def _wrap(text: str, first: str, rest: str) -> str:
+    """``text`` wrapped to REPORT_WIDTH, its first line after ``first``, the others after
+    ``rest``; words are never broken (a long name stays whole on its own line)."""
+    return textwrap.fill(
+        text,
+        width=REPORT_WIDTH,
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
 def verdict_report(verdict: ExerciseVerdict, points: float, earned: float) -> str:
     """The readable text of one exercise's verdict: points, then one line per check with its hint.
+    Hints and notes are wrapped to REPORT_WIDTH columns.
 
     points -- the test cell's points (nbgrader's, authoritative); earned -- the points given
     """
@@ -86,10 +108,10 @@ def verdict_report(verdict: ExerciseVerdict, points: float, earned: float) -> st
         mark = "passed" if check.passed else "FAILED"
         line = f"  {mark}  {check.name}"
         if not check.passed and check.hint:
-            line += f"\n          hint: {check.hint}"
+            line += "\n" + _wrap(f"hint: {check.hint}", " " * 10, " " * 16)
         lines.append(line)
     if verdict.message:
-        lines.append(f"  note: {verdict.message}")
+        lines.append(_wrap(f"note: {verdict.message}", "  ", " " * 8))
     return "\n".join(lines) + "\n"
 
 

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from examples.build import main as build_examples
-from grader.demo import STUDENTS, feedback_path, format_table
+from grader.demo import STUDENTS, autograded_summary, feedback_path, format_table
 from grader.exercises import ASSIGNMENT_ID, EXERCISES, exercise_named, part_points, total_points
 from tests.course_fixture import (
     demo_course,
@@ -132,6 +132,42 @@ def test_the_demo_and_its_nbgrader_runs_print_no_python_warning(demo):
         (log.name, log.read_text()) for log in logs
     ]:
         assert not warning.findall(text), (name, warning.findall(text)[:3])
+
+
+OUTPUTS_THAT_SCROLL = """() => [...document.querySelectorAll('.output_area pre')]
+  .filter(pre => pre.scrollWidth > pre.clientWidth + 1).map(pre => pre.textContent.slice(0, 80))"""
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(120)
+def test_bobs_feedback_page_shows_every_hint_whole_without_scrolling(demo):
+    """In Chromium: does bob's feedback page show each of his hints whole, with no output wider
+    than its box (issue 9: hints of about 200 characters ran off the right edge)?"""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.jupyterlab import CHROMIUM, CHROMIUM_ARGS
+
+    course, _, _ = demo
+    summary = autograded_summary(course, "bob")
+    hints = {
+        check["hint"]
+        for exercise in summary["exercises"].values()
+        for check in exercise["checks"]
+        if not check["passed"] and check["hint"]
+    }
+    assert max(len(hint) for hint in hints) > 100  # the case at hand: long hints
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.goto(feedback_path(course, "bob").as_uri(), wait_until="load")
+            scrolling = page.evaluate(OUTPUTS_THAT_SCROLL)
+            text = " ".join(page.inner_text("body").split())
+        finally:
+            browser.close()
+    assert scrolling == []
+    for hint in hints:
+        assert f"hint: {' '.join(hint.split())}" in text
 
 
 def test_regrading_the_hostile_submission_changes_no_other_row_of_the_gradebook(demo):

@@ -106,6 +106,21 @@ def test_report_names_every_check_and_gives_hints_for_failed_ones_only():
     assert "hint: hint 1" in report and "hint 0" not in report
 
 
+def test_a_long_hint_is_wrapped_whole_within_the_report_width():
+    """Is every line of the report at most REPORT_WIDTH columns (nbgrader's pages show outputs
+    unwrapped: a 200-character hint ran off the page), with the whole hint and note still there?"""
+    hint = "your windows start at the wrong place when the stride is above one: " * 4
+    checks = (CheckVerdict("stride", False, hint.strip()), CheckVerdict("values", True))
+    message = "timed out on 1 call of the hidden cases; " * 5
+    long = ExerciseVerdict("conv_forward", 20.0, 40.0, checks, "error", message.strip())
+    report = verdict_report(long, 40.0, 20.0)
+    assert max(len(line) for line in report.splitlines()) <= plugin.REPORT_WIDTH
+    flat = " ".join(report.split())
+    assert f"hint: {' '.join(hint.split())}" in flat
+    assert f"note: {' '.join(message.split())}" in flat
+    assert "  FAILED  stride\n          hint: your windows" in report
+
+
 def test_report_of_an_exercise_that_did_not_run_says_why():
     """Does an exercise that raised NotImplementedError (no checks) show its message?"""
     exercise_verdict = verdict("zero_pad", (), "not implemented", "still raises it")
