@@ -651,8 +651,8 @@ def flag_for_manual_grading(
     gradebook: Gradebook, notebook_id: str, assignment_id: str, student_id: str, reasons
 ) -> None:
     """Every grade of this submitted notebook flagged "needs manual grade", and the reasons as the
-    automatic comment of its first solution cell (formgrader shows it beside the cell and above
-    the manual comment box; a manual comment replaces it)."""
+    automatic comment of its first solution cell (formgrader shows it in that cell's comment box
+    until a manual comment is typed, and the feedback page shows it to the student)."""
     submission = gradebook.find_submission_notebook(notebook_id, assignment_id, student_id)
     for grade in submission.grades:
         grade.needs_manual_grade = True
