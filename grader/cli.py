@@ -312,6 +312,9 @@ def _report(args) -> int:
         return EXIT_USAGE
     try:
         analytics, csv_path, html_path = report(args.source, args.out)
+    except ImportError as error:  # the plots need matplotlib, which the grader alone does not
+        print(f"error: the report's plots need matplotlib ({error})", file=sys.stderr)
+        return EXIT_USAGE
     except (OSError, ValueError, KeyError) as error:
         print(f"error: cannot read {args.source}: {error!r}", file=sys.stderr)
         return EXIT_USAGE
