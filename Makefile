@@ -17,10 +17,13 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BASE_PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	# The grader itself, editable and without touching the pins: `cnn-grader` and
+	# `python -m grader` work from any folder (course/ included).
+	$(PY) -m pip install --quiet --no-deps --editable .
 	touch $(STAMP)
 
 setup: system-deps $(STAMP) ## Create .venv/ with the pinned packages (and the Debian packages, as root)

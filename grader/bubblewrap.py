@@ -32,14 +32,13 @@ import tempfile
 import threading
 from pathlib import Path
 
+from grader import course
 from grader.seccomp import SeccompFile
 
 log = logging.getLogger(__name__)
 
 GRADER_DIR = Path(__file__).resolve().parent
-REPOSITORY = GRADER_DIR.parent
 HARNESS_FILES = ("harness.py", "wire.py", "calls.py")
-SUPPORT_FILES = ("public_tests.py", "public_tests_data.npz")  # student-facing, harmless
 
 SANDBOX_ROOT = "/sandbox"
 SANDBOX_HARNESS = f"{SANDBOX_ROOT}/harness"
@@ -198,6 +197,12 @@ def _bwrap_root(seccomp_fd: int | None) -> list[str]:
         args += ["--perms", "0755", "--dir", ancestor]
     for index, directory in enumerate(site_directories()):
         args += ["--ro-bind", directory, f"{SANDBOX_SITE}/{index}"]
+        # An installed grader (pip install) lives in these site-packages: the sandbox must see
+        # nothing of it (the reference, the hidden checks), so an empty read-only folder covers it.
+        grader = os.path.realpath(GRADER_DIR)
+        if _inside(grader, directory):
+            hidden = f"{SANDBOX_SITE}/{index}/{os.path.relpath(grader, directory)}"
+            args += ["--perms", "0555", "--tmpfs", hidden, "--remount-ro", hidden]
     return args
 
 
@@ -250,7 +255,9 @@ class Stage:
 
     def __init__(self, support_files):
         if support_files is None:
-            support_files = [REPOSITORY / name for name in SUPPORT_FILES]
+            # public_tests.py and its data (student-facing, harmless), from the course template:
+            # the repository's course/ or the installed package's copy.
+            support_files = course.support_files()
             missing = [str(path) for path in support_files if not path.exists()]
             if missing:
                 log.warning("support files missing (setup may fail): %s", ", ".join(missing))

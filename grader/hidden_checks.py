@@ -46,11 +46,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import public_tests
 from grader import reference
 from grader.calls import Call, Outcome
+from grader.course import public_tests_module
 from grader.exercises import EXERCISE_NAMES
 from grader.verdict import CheckVerdict
+
+# The students' public tests, the same file the sandbox stages (an installed grader has no
+# ``public_tests`` on sys.path: see grader.course).
+public_tests = public_tests_module()
 
 ASPECTS = {
     "cache": "cache",
