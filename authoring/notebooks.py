@@ -20,7 +20,6 @@ import ast
 import difflib
 import json
 import logging
-import os
 import shutil
 import sys
 import tempfile
@@ -146,56 +145,66 @@ def this_python_kernel():
     )
 
 
-# --- the figures next to the master source -----------------------------------------------------
+# --- the files next to the master source --------------------------------------------------------
+
+# What the master source's folder holds besides the notebook, copied from the repository: what
+# `nbgrader generate_assignment` releases with the notebook, and what makes course/ (or a copy of
+# it anywhere, or the installed package's template: grader/course.py) a course that stands alone.
+# The students' modules of the bundle (authoring.release: the public tests, their data, the
+# pre-submission check and the extraction rules it shares with grader/extract.py).
+COURSE_SOURCE_COPIES = (
+    "public_tests.py",
+    "public_tests_data.npz",
+    "submission_check.py",
+    "graded_cells.py",
+)
 
 
-def course_image_links(images_dir: Path = REPO_ROOT / "images") -> dict[Path, str]:
-    """{link in the master source's images/ folder: its relative target} for every figure.
-
-    nbgrader copies the files of the source folder into what it releases, but os.walk does not
-    descend into a symlinked folder: images/ next to the master source is a real folder of
-    per-file links to ../../../../images/<name>, so `nbgrader generate_assignment` ships them.
-    """
-    folder = MASTER_SOURCE.parent / "images"
-    return {
-        folder / image.name: f"../../../../images/{image.name}"
-        for image in sorted(images_dir.iterdir())
-        if image.is_file()
-    }
+def course_source_copies(images_dir: Path = REPO_ROOT / "images") -> dict[Path, Path]:
+    """{file next to the master source: the repository file it is a copy of}: the students'
+    modules (COURSE_SOURCE_COPIES) and every figure (images/<name>)."""
+    folder = MASTER_SOURCE.parent
+    copies = {folder / name: REPO_ROOT / name for name in COURSE_SOURCE_COPIES}
+    for image in sorted(images_dir.iterdir()):
+        if image.is_file():
+            copies[folder / "images" / image.name] = image
+    return copies
 
 
-def course_image_problems() -> list[str]:
-    """How the master source's images/ folder differs from the links it should hold."""
-    expected = course_image_links()
-    folder = MASTER_SOURCE.parent / "images"
-    if folder.is_symlink() or not folder.is_dir():
-        return [f"{folder.relative_to(REPO_ROOT)} must be a real folder of links"]
+def course_source_problems() -> list[str]:
+    """How the files next to the master source differ from the copies they should be: a link
+    (course/ must stand alone), a missing or different file, a stray file in images/."""
+    expected = course_source_copies()
     problems = []
-    for link, target in expected.items():
-        if not link.is_symlink() or os.readlink(link) != target:
-            problems.append(f"{link.relative_to(REPO_ROOT)} should link to {target}")
-    for item in folder.iterdir():
-        if item not in expected:
-            problems.append(f"{item.relative_to(REPO_ROOT)} is not a figure of images/")
+    for copy, original in expected.items():
+        name = copy.relative_to(REPO_ROOT)
+        if copy.is_symlink() or not copy.is_file():
+            problems.append(f"{name} must be a copy of {original.relative_to(REPO_ROOT)}")
+        elif copy.read_bytes() != original.read_bytes():
+            problems.append(f"{name} differs from {original.relative_to(REPO_ROOT)}")
+    images = MASTER_SOURCE.parent / "images"
+    if images.is_dir() and not images.is_symlink():
+        for item in images.iterdir():
+            if item not in expected:
+                problems.append(f"{item.relative_to(REPO_ROOT)} is not a figure of images/")
     return problems
 
 
-def link_course_images() -> None:
-    """Make the master source's images/ folder hold exactly the links of course_image_links()."""
-    folder = MASTER_SOURCE.parent / "images"
-    if folder.is_symlink() or folder.is_file():
-        folder.unlink()
-    folder.mkdir(exist_ok=True)
-    expected = course_image_links()
-    for item in folder.iterdir():
+def copy_course_sources() -> None:
+    """Make the files next to the master source exactly the copies of course_source_copies()."""
+    expected = course_source_copies()
+    images = MASTER_SOURCE.parent / "images"
+    if images.is_symlink() or images.is_file():
+        images.unlink()
+    images.mkdir(exist_ok=True)
+    for item in images.iterdir():
         if item not in expected:
             item.unlink()
-    for link, target in expected.items():
-        if link.is_symlink() and os.readlink(link) == target:
-            continue
-        if link.exists() or link.is_symlink():
-            link.unlink()
-        link.symlink_to(target)
+    for copy, original in expected.items():
+        if copy.is_symlink():
+            copy.unlink()
+        if not copy.is_file() or copy.read_bytes() != original.read_bytes():
+            shutil.copyfile(original, copy)
 
 
 # --- the cell contract ------------------------------------------------------------------------
@@ -435,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
             report += check()
         except ValueError as error:  # the master source breaks the cell contract
             report.append(str(error))
-        report += course_image_problems()
+        report += course_source_problems()
         if report:
             print("\n".join(report), file=sys.stderr)
             print(
@@ -450,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     # NB: before generating: the master source's points come from grader/exercises.py.
     for path in points.write():
         print(f"wrote points into {path.relative_to(REPO_ROOT)}")
-    link_course_images()
+    copy_course_sources()
     written = generate(MASTER_SOURCE, REPO_ROOT)
     for relative in written:
         print(f"wrote {relative}")

@@ -185,16 +185,27 @@ def test_nbgrader_command_line_releases_the_committed_student_notebook(tmp_path)
     assert shipped == {"assignment.ipynb"} | support | figures
 
 
-def test_master_source_links_every_figure(monkeypatch):
-    """Does images/ next to the master source link every figure (so nbgrader ships them), and
-    is a figure without a link reported?"""
-    assert notebooks.course_image_problems() == []
-    links = notebooks.course_image_links()
-    assert all(link.is_symlink() and link.resolve().is_file() for link in links)
-    unlinked = next(iter(links)).with_name("new_figure.png")
-    with_new_figure = {**links, unlinked: "../../../../images/new_figure.png"}
-    monkeypatch.setattr(notebooks, "course_image_links", lambda: with_new_figure)
-    assert any("new_figure.png" in problem for problem in notebooks.course_image_problems())
+def test_master_source_folder_holds_copies_of_the_public_tests_and_every_figure(monkeypatch):
+    """Are the public tests, their data and every figure next to the master source real copies
+    (no link: course/ stands alone) equal to the repository's, and is a missing, stale or linked
+    copy reported?"""
+    assert notebooks.course_source_problems() == []
+    copies = notebooks.course_source_copies()
+    assert {copy.relative_to(MASTER_SOURCE.parent).as_posix() for copy in copies} >= {
+        "public_tests.py",
+        "public_tests_data.npz",
+        "images/pooling.png",
+    }
+    assert not any(path.is_symlink() for path in MASTER_SOURCE.parent.rglob("*"))
+    first = next(iter(copies))
+    changed = {
+        **copies,
+        first.with_name("new_figure.png"): copies[first],  # missing
+        first: MASTER_SOURCE,  # stale
+    }
+    monkeypatch.setattr(notebooks, "course_source_copies", lambda: changed)
+    report = "\n".join(notebooks.course_source_problems())
+    assert "new_figure.png must be a copy" in report and f"{first.name} differs" in report
 
 
 def test_generate_refuses_a_master_source_that_breaks_the_contract(tmp_path):
