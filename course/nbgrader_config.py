@@ -47,8 +47,9 @@ c.FileNameCollectorPlugin.named_regexp = (
 import sys  # noqa: E402
 
 # nbgrader imports the grader by name: put the repository that holds grader/ on the path when
-# nbgrader runs from course/ or from a copy of it inside the repository (demo/course). A copy
-# elsewhere needs PYTHONPATH=<repository>; without it every submission fails (and scores nothing).
+# nbgrader runs from course/ or from a copy of it inside the repository (demo/course). A course
+# elsewhere (`cnn-grader init-course DIR`) imports the grader installed with nbgrader
+# (`pip install <repository>`), with nothing on PYTHONPATH.
 for _folder in COURSE_ROOT.parents:
     if (_folder / "grader" / "__init__.py").is_file():
         sys.path.insert(0, str(_folder))
@@ -136,3 +137,20 @@ c.GenerateFeedback.preprocessors = [
 # `nbgrader export`: nbgrader's CSV columns plus forward_score/forward_max (100) and
 # backward_score/backward_max (40), so the optional backward part can be counted or not.
 c.ExportApp.plugin_class = "grader.nbgrader_plugin.PartsCsvExport"
+
+# --- The trusted grader's settings (owner: grader/settings.py) ---------------------------------
+# Read by nbgrader's TrustedGrade, by `python -m grader.parallel` (and its workers) and by
+# `cnn-grader grade` run in this folder (or with --config). The course secret draws the hidden
+# inputs: create it with `cnn-grader secret PATH` (mode 0600), keep it outside the course folder
+# and out of version control, and name it here with an absolute path; GRADER_SECRET or
+# GRADER_SECRET_FILE in the environment override it. Without any, the public development secret
+# is used (fine for a demo, never for a course). See the README, "The course secret".
+# c.TrustedGrader.secret_file = "/home/grader-cnn/.config/cnn-grader/secret"
+# Limits of the sandbox (defaults: grader.sandbox.Limits). A verdict depends on them.
+# c.TrustedGrader.exercise_seconds = 10.0  # wall clock of one exercise's cell, then its calls
+# c.TrustedGrader.submission_seconds = 120.0  # wall clock of a whole submission
+# c.TrustedGrader.cpu_seconds = 60  # CPU of one exercise's process
+# c.TrustedGrader.memory_bytes = 1 << 30  # address space of each process
+# c.TrustedGrader.processes = 8  # processes and threads of one exercise
+# c.TrustedGrader.sandbox_memory_bytes = 2 << 30  # the whole sandbox, where a cgroup can be had
+# c.TrustedGrader.sandbox = True  # False: no bubblewrap, for the grader's own development only

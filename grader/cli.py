@@ -1,5 +1,12 @@
 """The command line: ``python -m grader grade NOTEBOOK...`` grades notebooks without a gradebook.
 
+Installed (``pip install``), the same command is ``cnn-grader``, from any folder. Its other
+commands set a course up: ``cnn-grader init-course DIR`` (a standalone nbgrader course,
+``grader.course``) and ``cnn-grader secret PATH`` (a new course secret, mode 0600).
+
+Settings: ``grade`` reads the ``c.TrustedGrader`` settings (secret file, limits, sandbox switch;
+``grader.settings``) of ``--config FILE``, or of ./nbgrader_config.py when there is one.
+
 One notebook: a readable report, or with ``--json`` exactly one JSON object on stdout
 (``Grade.to_json``). Several notebooks (or ``--csv``): graded ``--jobs`` at a time with a progress
 bar on stderr, a summary table on stdout, and optionally one CSV row per notebook. With ``--json``
@@ -33,13 +40,12 @@ import sys
 import textwrap
 from pathlib import Path
 
-from grader import intake
+from grader import intake, settings
 from grader.exercises import EXERCISES, part_points
 from grader.grade import (
     GraderConfigError,
     grade_many,
     grade_notebook,
-    grading_secret,
     unreadable_grade,
 )
 from grader.sandbox import SandboxError, SandboxUnavailable
@@ -69,9 +75,15 @@ log = logging.getLogger("grader")
 GRADE_EPILOG = """\
 course secret:
   Hidden inputs are drawn from HMAC(secret, graded code): the same code always gets the same
-  grade, but students cannot predict or memorise the inputs. Set GRADER_SECRET (or
-  GRADER_SECRET_FILE=path) for a real course. Without it a PUBLIC development secret is used
-  (a warning says so): fine for development, not for grading students.
+  grade, but students cannot predict or memorise the inputs. For a real course, set
+  c.TrustedGrader.secret_file in the configuration (create the file with `secret PATH`), or
+  GRADER_SECRET (or GRADER_SECRET_FILE=path), which override it. Without any, a PUBLIC
+  development secret is used (a warning says so): fine for development, not for grading.
+
+settings:
+  --config FILE, else ./nbgrader_config.py when present: c.TrustedGrader.secret_file,
+  exercise_seconds, submission_seconds, cpu_seconds, memory_bytes, processes,
+  sandbox_memory_bytes and sandbox (see the README).
 
 student ids (summary, CSV):
   submitted/<student>/<assignment>/x.ipynb (nbgrader layout) -> <student>; otherwise the file
@@ -113,7 +125,7 @@ def part_score(grade: Grade, part: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m grader",
+        prog="cnn-grader" if Path(sys.argv[0]).name == "cnn-grader" else "python -m grader",
         description="Grade 'CNN: Step by Step' submissions in a sandbox, without a gradebook.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -154,6 +166,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grade.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_report_command(commands)
+    grade.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="nbgrader_config.py whose c.TrustedGrader settings apply "
+        "(default: ./nbgrader_config.py if present)",
+    )
+    init_course = commands.add_parser(
+        "init-course",
+        help="create a standalone nbgrader course of this assignment in a folder",
+        description="Create nbgrader_config.py and source/cnn_step_by_step/ (the notebook, the "
+        "public tests and their data, the figures, all copies) in FOLDER, ready for "
+        "`nbgrader generate_assignment cnn_step_by_step` run there.",
+    )
+    init_course.add_argument("folder", type=Path, metavar="FOLDER", help="created if missing")
+    init_course.add_argument(
+        "--secret-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="set c.TrustedGrader.secret_file to this file (see the `secret` command)",
+    )
+    secret = commands.add_parser(
+        "secret",
+        help="write a new course secret to a new file (mode 0600)",
+        description="Write 32 random bytes (hex) to PATH, readable by you only; never "
+        "overwrites a file (grades drawn with an old secret could no longer be reproduced).",
+    )
+    secret.add_argument("path", type=Path, metavar="PATH", help="the secret file to create")
     return parser
 
 
@@ -170,19 +212,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         return _report(args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    if args.command == "init-course":
+        return _init_course(args)
+    if args.command == "secret":
+        return _write_secret(args)
     if args.seed is not None and args.seed < 0:
         parser.error("--seed must be a non-negative integer")
     if args.seed is not None and len(args.notebooks) > 1:
         parser.error("--seed applies to one notebook; batches derive each notebook's seed")
     try:
-        _, secret_source = grading_secret()
+        args.settings = _settings(args.config)
+        args.secret, secret_source = args.settings.secret()
     except GraderConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    args.limits = args.settings.limits()
+    args.no_sandbox = args.no_sandbox or not args.settings.sandbox
     if secret_source == "development default" and args.seed is None:
         log.warning(
-            "no GRADER_SECRET set: hidden inputs use the public development secret "
-            "(fine for development, not for a course)"
+            "no course secret (c.TrustedGrader.secret_file, GRADER_SECRET): hidden inputs use "
+            "the public development secret (fine for development, not for a course)"
         )
     if args.no_sandbox:
         log.warning(
@@ -215,6 +264,47 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_SANDBOX_FAILED
 
 
+def _settings(config: Path | None) -> settings.TrustedGrader:
+    """The ``c.TrustedGrader`` settings of ``config`` (or ./nbgrader_config.py, or defaults).
+    Raises GraderConfigError when the configuration cannot be read."""
+    path = settings.find_config(config)
+    if path is None:
+        return settings.settings_from(None)
+    try:
+        return settings.settings_from(settings.load_config(path))
+    except Exception as error:  # whatever the configuration file raises
+        raise GraderConfigError(f"cannot read the configuration {path}: {error}") from None
+
+
+def _init_course(args) -> int:
+    from grader.course import init_course
+
+    try:
+        folder = init_course(args.folder, secret_file=args.secret_file)
+    except FileExistsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"created the nbgrader course {folder}")
+    if args.secret_file is not None and not args.secret_file.exists():
+        print(f"note: {args.secret_file} does not exist yet: create it with `secret`")
+    print(f"next: cd {folder} && nbgrader generate_assignment cnn_step_by_step")
+    return EXIT_OK
+
+
+def _write_secret(args) -> int:
+    try:
+        path = settings.write_secret_file(args.path)
+    except FileExistsError:
+        print(
+            f"error: {args.path} exists: a secret is never overwritten (see the README on "
+            "rotating it)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    print(f"wrote a new course secret to {path} (mode 0600); keep it, and a backup, private")
+    return EXIT_OK
+
+
 def _without_per_run_no_sandbox_warning(record: logging.LogRecord) -> bool:
     """False for grader.sandbox's "WITHOUT the sandbox" warning (logged on every run)."""
     return "WITHOUT the sandbox" not in record.getMessage()
@@ -226,7 +316,13 @@ def _grade_single(args) -> int:
     if reason is not None:
         grade = unreadable_grade(reason)
     else:
-        grade = grade_notebook(path, sandbox=not args.no_sandbox, seed=args.seed)
+        grade = grade_notebook(
+            path,
+            sandbox=not args.no_sandbox,
+            seed=args.seed,
+            limits=args.limits,
+            secret=args.secret,
+        )
     if args.json:
         print(grade.to_json())
     else:
@@ -240,7 +336,14 @@ def _grade_batch(args) -> int:
     refusals = [refusal(path) for path in paths]
     accepted = [path for path, reason in zip(paths, refusals, strict=True) if reason is None]
     graded = iter(
-        grade_many(accepted, jobs=args.jobs, sandbox=not args.no_sandbox, progress=not args.quiet)
+        grade_many(
+            accepted,
+            jobs=args.jobs,
+            sandbox=not args.no_sandbox,
+            progress=not args.quiet,
+            limits=args.limits,
+            secret=args.secret,
+        )
     )
     grades = [next(graded) if reason is None else unreadable_grade(reason) for reason in refusals]
     if args.csv is not None:

@@ -187,24 +187,22 @@ def earned_points(verdict: ExerciseVerdict, cell_points: float) -> float:
 
 
 @functools.cache
-def warn_if_development_secret(log) -> None:
+def warn_if_development_secret(log, source: str = "development default") -> None:
     """Once per process: say so when the hidden inputs are drawn with the public secret."""
-    from grader.grade import grading_secret
-
-    _, source = grading_secret()
     if source == "development default":
         log.warning(
-            "GRADER_SECRET is not set: the hidden inputs are drawn with the public development "
-            "secret (fine for a demo, not for a course; see grader/grade.py)"
+            "No course secret (c.TrustedGrader.secret_file, GRADER_SECRET): the hidden inputs "
+            "are drawn with the public development secret (fine for a demo, not for a course; "
+            "see the README, 'The course secret')"
         )
 
 
-def grade_submission(path: Path, *, sandbox: bool) -> Grade:
+def grade_submission(path: Path, *, sandbox: bool, limits=None, secret=None) -> Grade:
     """Grade the notebook at ``path`` with the trusted grader (the hidden inputs' seed is the
-    grader's: derived from the graded code and the course secret)."""
+    grader's: derived from the graded code and the course ``secret``), within ``limits``."""
     from grader.grade import grade_notebook  # imported late: the sandbox runner is heavy
 
-    return grade_notebook(path, sandbox=sandbox)
+    return grade_notebook(path, sandbox=sandbox, limits=limits, secret=secret)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,20 +272,30 @@ class TrustedGrade(NbGraderPreprocessor):
         """The Grade of this notebook: the one grader.parallel computed (or is computing) for the
         same graded code if there is one (see grader.precomputed), else graded now.
 
+        The secret, the limits and the sandbox switch are the course's ``c.TrustedGrader``
+        settings (``grader.settings``), read from this preprocessor's configuration; the sandbox
+        runs only if both ``TrustedGrade.sandbox`` and ``TrustedGrader.sandbox`` say so.
         The grader reads a file: the sanitized notebook goes to a private temporary folder.
         """
-        warn_if_development_secret(self.log)
+        from grader.settings import TrustedGrader
+
+        settings = TrustedGrader(config=self.config)
+        secret, source = settings.secret()
+        limits, sandbox = settings.limits(), self.sandbox and settings.sandbox
+        warn_if_development_secret(self.log, source)
         with tempfile.TemporaryDirectory(prefix="trusted-grade-") as private:  # mode 0700
             path = Path(private) / "assignment.ipynb"
             path.write_text(json.dumps(nb))
             if self.verdict_cache:
-                key = precomputed.verdict_key(extract(path), sandbox=self.sandbox)
+                key = precomputed.verdict_key(
+                    extract(path), sandbox=sandbox, secret=secret, limits=limits
+                )
                 folder = Path(self.verdict_cache)
                 grade = precomputed.fetch(folder, key, wait_seconds=self.wait_seconds)
                 if grade is not None:
                     return grade
                 self.log.info("No precomputed verdict for this notebook: grading it now")
-            return grade_submission(path, sandbox=self.sandbox)
+            return grade_submission(path, sandbox=sandbox, limits=limits, secret=secret)
 
 
 class HideTestCode(ClearHiddenTests):

@@ -9,7 +9,9 @@ nbgrader records, in this process:
 
 1. every submission's graded code is extracted (``grader.extract``) and its verdict announced in
    a private temporary folder under its key (``grader.precomputed``: the graded code, the
-   secret, the sandbox flag), then graded by a pool of workers, in nbgrader's order;
+   secret, the sandbox flag, the limits), then graded by a pool of workers, in nbgrader's order,
+   with the course's settings (``c.TrustedGrader`` of its nbgrader_config.py, see
+   ``grader.settings``: the same secret and limits nbgrader's TrustedGrade reads below);
 2. meanwhile nbgrader's own autograde runs here with ``TrustedGrade.verdict_cache`` set to that
    folder: for each submission, nbgrader sanitizes it as usual, TrustedGrade extracts the graded
    code of the sanitized copy, and takes (waiting if need be) the verdict stored under its key
@@ -22,7 +24,8 @@ sanitized code differs from the raw file's, or its worker failed) is graded, or 
 recording exactly as it would sequentially. Submissions are found in nbgrader's default layout
 (``<submitted_directory>/<student>/<assignment>/*.ipynb``); with another layout nothing is
 precomputed and the run is simply sequential.
-Exit status: nbgrader's (0, or 1 when a submission failed); 3 when the sandbox is missing.
+Exit status: nbgrader's (0, or 1 when a submission failed); 2 when the course secret cannot be
+read; 3 when the sandbox is missing.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from grader import intake, precomputed
 from grader.exercises import ASSIGNMENT_ID
 from grader.extract import extract
 
+EXIT_USAGE = 2
 EXIT_NO_SANDBOX = 3
 
 
@@ -87,20 +91,32 @@ def submissions_to_grade(
     return found
 
 
-def _compute_verdict(path: str, folder: str, key: str, sandbox: bool) -> None:
+def _compute_verdict(
+    path: str, folder: str, key: str, sandbox: bool, limits=None, secret: bytes | None = None
+) -> None:
     """Worker: grade one submission and store its verdict (withdraw the announcement if not)."""
     from grader.grade import grade_notebook
 
     try:
-        grade = grade_notebook(path, sandbox=sandbox)
+        grade = grade_notebook(path, sandbox=sandbox, limits=limits, secret=secret)
     except BaseException:
         precomputed.withdraw(Path(folder), key)
         raise
     precomputed.store(Path(folder), key, grade)
 
 
-def start_grading(paths: list[Path], folder: Path, *, jobs: int, sandbox: bool, on_done):
-    """Announce and start grading ``paths`` in ``jobs`` worker processes.
+def start_grading(
+    paths: list[Path],
+    folder: Path,
+    *,
+    jobs: int,
+    sandbox: bool,
+    on_done,
+    limits=None,
+    secret: bytes | None = None,
+):
+    """Announce and start grading ``paths`` in ``jobs`` worker processes, with ``limits`` and
+    ``secret`` (None: the defaults of ``grader.grade.grade_notebook``).
 
     Returns (the executor, how many distinct notebooks it grades).
     Identical graded code is graded once. Unreadable files are left to nbgrader (it reads them
@@ -119,12 +135,14 @@ def start_grading(paths: list[Path], folder: Path, *, jobs: int, sandbox: bool, 
         extraction = extract(path)
         if extraction.error is not None:
             continue
-        key = precomputed.verdict_key(extraction, sandbox=sandbox)
+        key = precomputed.verdict_key(extraction, sandbox=sandbox, secret=secret, limits=limits)
         if key in announced:
             continue
         announced.add(key)
         precomputed.announce(folder, key)
-        future = executor.submit(_compute_verdict, str(path), str(folder), key, sandbox)
+        future = executor.submit(
+            _compute_verdict, str(path), str(folder), key, sandbox, limits, secret
+        )
         future.add_done_callback(_after(folder, key, on_done))
     return executor, len(announced)
 
@@ -154,11 +172,22 @@ def autograde_parallel(
     """
     from tqdm import tqdm
 
+    from grader.grade import GraderConfigError
     from grader.sandbox import SandboxUnavailable, require_sandbox
+    from grader.settings import settings_from
 
     started = time.perf_counter()
     config = course_config(course)
-    sandbox = bool(config.TrustedGrade.get("sandbox", True))
+    # The settings nbgrader's TrustedGrade reads from the same configuration while recording.
+    settings = settings_from(config)
+    sandbox = bool(config.TrustedGrade.get("sandbox", True)) and settings.sandbox
+    limits = settings.limits()
+    try:
+        with working_directory(course):  # a relative secret_file is read as nbgrader reads it
+            secret, _ = settings.secret()
+    except GraderConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     if sandbox:
         try:
             require_sandbox()
@@ -178,7 +207,13 @@ def autograde_parallel(
 
     with tempfile.TemporaryDirectory(prefix="precomputed-verdicts-") as folder:
         executor, distinct = start_grading(
-            paths, Path(folder), jobs=jobs, sandbox=sandbox, on_done=verdict_done
+            paths,
+            Path(folder),
+            jobs=jobs,
+            sandbox=sandbox,
+            on_done=verdict_done,
+            limits=limits,
+            secret=secret,
         )
         # Created after the workers are forked: tqdm starts a monitor thread.
         bar = tqdm(total=len(paths), unit="nb", file=sys.stderr, disable=not progress)

@@ -6,7 +6,8 @@ while nbgrader's autograde runs, read by grader.nbgrader_plugin.TrustedGrade.
 
 The key (``verdict_key``) names exactly what determines a Grade: the code the grader extracts
 (``Extraction.digest`` plus what was missing and the notes), the grading secret (it draws the
-hidden inputs) and the sandbox flag. Everything else in a notebook (test cells, outputs, cell
+hidden inputs), the sandbox flag and the sandbox's limits (a time or memory bound can turn a
+verdict into a timeout). Everything else in a notebook (test cells, outputs, cell
 ids, markdown) leaves the key unchanged, so the raw submission and nbgrader's sanitized copy of it
 share their key; any difference in graded code gives another key, and a verdict is never reused
 for code it was not computed from.
@@ -14,6 +15,7 @@ for code it was not computed from.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -26,17 +28,24 @@ from grader.verdict import CheckVerdict, ExerciseVerdict, Grade
 POLL_SECONDS = 0.01
 
 
-def verdict_key(extraction: Extraction, *, sandbox: bool) -> str:
-    """The name of the verdict of ``extraction`` graded with or without the sandbox."""
+def verdict_key(
+    extraction: Extraction, *, sandbox: bool, secret: bytes | None = None, limits=None
+) -> str:
+    """The name of the verdict of ``extraction`` graded with or without the sandbox, under
+    ``secret`` (None: ``grading_secret()``) and ``limits`` (None: ``Limits()``)."""
     from grader.grade import grading_secret
+    from grader.sandbox import Limits
 
-    secret, _ = grading_secret()
+    if secret is None:
+        secret, _ = grading_secret()
+    limits = Limits() if limits is None else limits
     graded = {
         "code": extraction.digest(),
         "missing": extraction.missing,
         "notes": list(extraction.notes),
         "error": extraction.error,
         "sandbox": sandbox,
+        "limits": dataclasses.asdict(limits),
     }
     digest = hashlib.sha256(hashlib.sha256(secret).digest())
     digest.update(json.dumps(graded, sort_keys=True).encode())

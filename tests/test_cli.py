@@ -175,7 +175,7 @@ def test_seed_is_passed_through(monkeypatch, capsys, tmp_path):
     """Does --seed N reach grade_notebook unchanged (and sandbox=True by default)?"""
     seen = {}
 
-    def fake_grade_notebook(path, *, sandbox, seed):
+    def fake_grade_notebook(path, *, sandbox, seed, **_):
         seen.update(path=path, sandbox=sandbox, seed=seed)
         return unreadable_grade("fake")
 
@@ -189,7 +189,7 @@ def test_a_sandbox_failure_exits_1_with_one_line_and_no_traceback(monkeypatch, c
     """When the sandbox fails before any student code ran (SandboxError), does the CLI say so in
     one line on stderr, without a traceback or a grade, and exit 1?"""
 
-    def failing_grade_notebook(path, *, sandbox, seed):
+    def failing_grade_notebook(path, *, sandbox, seed, **_):
         raise SandboxError(
             "the sandbox failed before running any student code: the harness exited (status 1)\n"
             "Traceback (most recent call last):\n  ...harness output tail..."
@@ -250,7 +250,7 @@ def test_batch_with_csv_summary_and_progress(tmp_path, canonical_path):
 def test_batch_json_lines(monkeypatch, capsys, tmp_path):
     """With --json and several notebooks, is stdout one JSON object per line with the student?"""
 
-    def fake_grade_many(paths, *, jobs, sandbox, progress):
+    def fake_grade_many(paths, *, jobs, sandbox, progress, **_):
         return [unreadable_grade(f"fake {Path(path).name}") for path in paths]
 
     monkeypatch.setattr(cli, "grade_many", fake_grade_many)

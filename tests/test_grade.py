@@ -267,7 +267,7 @@ def test_grade_many_matches_sequential_and_isolates_failures(
 def test_grade_many_turns_an_internal_error_into_that_notebook_error(monkeypatch, tmp_path):
     """Does a grader crash on one notebook become that notebook's error, the others graded?"""
 
-    def flaky(path, *, sandbox=True):
+    def flaky(path, *, sandbox=True, **_):
         if Path(path).name == "bad.ipynb":
             raise ValueError("boom")
         return grade_module.unreadable_grade(f"fine {Path(path).name}")

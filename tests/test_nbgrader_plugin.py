@@ -212,7 +212,7 @@ def test_trusted_grade_writes_verdicts_into_test_cells_and_clears_every_other_ou
     """Do test cells get the verdict outputs (and nothing forged survives), and do other cells
     lose their outputs, given a stand-in grader?"""
     grade = stand_in_grade()
-    monkeypatch.setattr(plugin, "grade_submission", lambda path, sandbox: grade)
+    monkeypatch.setattr(plugin, "grade_submission", lambda path, sandbox, **_: grade)
     notebook = factories.submission({})
     for cell in notebook.cells:
         if cell.cell_type == "code":
@@ -237,7 +237,7 @@ def test_trusted_grade_writes_verdicts_into_test_cells_and_clears_every_other_ou
 def test_a_grade_cell_of_no_exercise_scores_zero_instead_of_passing_silently(monkeypatch):
     """Does an autograder cell the trusted grader does not know get 0 (nbgrader's rule for a
     cell without output is full marks)?"""
-    monkeypatch.setattr(plugin, "grade_submission", lambda path, sandbox: stand_in_grade())
+    monkeypatch.setattr(plugin, "grade_submission", lambda path, sandbox, **_: stand_in_grade())
     notebook = factories.submission({})
     extra = factories.test_cell("zero_pad", 7)
     extra.metadata.nbgrader["grade_id"] = "bonus_test"
@@ -250,7 +250,7 @@ def test_a_grade_cell_of_no_exercise_scores_zero_instead_of_passing_silently(mon
 def test_trusted_grade_uses_a_precomputed_verdict_without_grading_again(monkeypatch, tmp_path):
     """Given a verdict stored under the notebook's key, is it used and the grader not called?"""
 
-    def must_not_grade(path, sandbox):
+    def must_not_grade(path, sandbox, **_):
         raise AssertionError("graded again")
 
     monkeypatch.setattr(plugin, "grade_submission", must_not_grade)

@@ -78,9 +78,9 @@ def two_courses(tmp_path_factory):
     graded_in_record_step = []
     real = plugin.grade_submission
 
-    def counting(path, sandbox):
+    def counting(path, sandbox, **settings):
         graded_in_record_step.append(path)
-        return real(path, sandbox=sandbox)
+        return real(path, sandbox=sandbox, **settings)
 
     monkeypatch.setattr(plugin, "grade_submission", counting)
     try:
