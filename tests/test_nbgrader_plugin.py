@@ -499,3 +499,43 @@ def test_export_adds_part_columns_that_add_up_to_nbgraders_score(graded_course):
     bob = grades_by_cell(course, "bob")
     forward = sum(bob[f"{e.name}_test"]["auto_score"] for e in EXERCISES if e.part == "forward")
     assert float(export["bob"]["forward_score"]) == pytest.approx(forward)
+
+
+COMMENT_BOXES = """() => [...document.querySelectorAll('textarea.comment')]
+  .map(box => box.getAttribute('placeholder') || '')"""
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(180)
+def test_formgrader_shows_why_a_submission_needs_manual_grading(graded_course, tmp_path):
+    """In formgrader (Chromium): does the manual-grading page of a flagged submission show the
+    reason in a comment box, and that of a normal one no such text?"""
+    from nbgrader.api import Gradebook
+    from playwright.sync_api import sync_playwright
+
+    from grader.demo import nbgrader_environment
+    from tests.browser.formgrader import formgrader_server
+    from tests.browser.jupyterlab import CHROMIUM, CHROMIUM_ARGS
+
+    course, _, _ = graded_course
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        ids = {
+            student: gradebook.find_submission_notebook(NOTEBOOK_NAME, ASSIGNMENT_ID, student).id
+            for student in ("alice", "alice2", "dave")
+        }
+    shown = {}
+    pythonpath = nbgrader_environment()["PYTHONPATH"]
+    with formgrader_server(course, tmp_path, pythonpath) as server, sync_playwright() as play:
+        browser = play.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{server.url}/formgrader?token={server.token}", timeout=60_000)
+            for student, submission in ids.items():
+                page.goto(f"{server.url}/formgrader/submissions/{submission}/", timeout=60_000)
+                page.wait_for_selector("textarea.comment", timeout=30_000)
+                shown[student] = page.evaluate(COMMENT_BOXES)
+        finally:
+            browser.close()
+    assert any(FLAGGED["dave"] in text for text in shown["dave"]), shown["dave"]
+    assert any(FLAGGED["alice2"] in text for text in shown["alice2"]), shown["alice2"]
+    assert not any("Needs manual grading" in text for text in shown["alice"])
