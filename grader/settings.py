@@ -14,6 +14,7 @@ development secret of ``grader.grade`` is used (and a warning says so).
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import stat
@@ -24,6 +25,9 @@ from traitlets import Bool, Float, Integer, Unicode
 from traitlets.config import Config, Configurable
 
 from grader.sandbox import Limits
+
+log = logging.getLogger(__name__)
+_warned_loose: set[str] = set()  # TrustedGrade reads the secret once per notebook: warn once
 
 CONFIG_NAME = "nbgrader_config.py"
 SECRET_BYTES = 32  # 256 bits, as hex: the HMAC key of the hidden inputs' seeds
@@ -78,11 +82,22 @@ class TrustedGrader(Configurable):
         return Limits(**{name: getattr(self, name) for name in LIMIT_TRAITS})
 
     def secret(self) -> tuple[bytes, str]:
-        """(secret, where it came from): the environment first, then ``secret_file``.
+        """(secret, where it came from): the environment first, then ``secret_file``; a warning
+        when the file it came from can be read by others than its owner.
         Raises grader.grade.GraderConfigError when a named secret file cannot be used."""
-        from grader.grade import grading_secret
+        from grader.grade import SECRET_FILE_ENV, grading_secret
 
-        return grading_secret(self.secret_file or None)
+        secret, source = grading_secret(self.secret_file or None)
+        path = os.environ.get(SECRET_FILE_ENV) if source == SECRET_FILE_ENV else self.secret_file
+        loose = source != "development default" and path and loose_permissions(Path(path))
+        if loose and path not in _warned_loose:
+            _warned_loose.add(path)
+            log.warning(
+                "the course secret %s can be read by others than its owner: chmod 600 it "
+                "(anyone who reads it can compute the hidden inputs)",
+                path,
+            )
+        return secret, source
 
 
 def find_config(path: Path | None = None) -> Path | None:

@@ -233,3 +233,18 @@ def test_the_course_configuration_documents_every_setting_with_its_default():
     for name, value in documented.items():
         if name != "secret_file":
             assert value == getattr(defaults, name), name
+
+
+def test_a_secret_file_others_can_read_is_used_with_a_warning(tmp_path, caplog):
+    """Is a secret file readable by group or others still used, but with a warning to chmod it
+    (a file made by `cnn-grader secret` gets none)?"""
+    loose = tmp_path / "loose"
+    loose.write_text("s3cret")
+    loose.chmod(0o644)
+    secret, _ = TrustedGrader(secret_file=str(loose)).secret()
+    assert secret == b"s3cret"
+    assert "chmod 600" in caplog.text
+    caplog.clear()
+    private = write_secret_file(tmp_path / "private")
+    TrustedGrader(secret_file=str(private)).secret()
+    assert "chmod" not in caplog.text
