@@ -110,7 +110,8 @@ def _checks_of(exercises: dict) -> dict[str, list[tuple[str, bool, str | None]]]
 
 def read_course(course: Path, assignment: str = ASSIGNMENT_ID) -> list[StudentResult]:
     """Every submission of ``assignment`` in the course's gradebook (the course's configuration
-    says where it is), with the check verdicts of its autograded notebook."""
+    says where it is), with the check verdicts of its autograded notebook and, if the gradebook
+    still flags it for manual grading, why."""
     from nbgrader.api import Gradebook
 
     from grader.parallel import course_config
@@ -141,10 +142,26 @@ def read_course(course: Path, assignment: str = ASSIGNMENT_ID) -> list[StudentRe
                     student,
                     scores,
                     _checks_of(summary.get("exercises", {})),
-                    list(summary.get("needs_manual_grading", [])),
+                    _still_flagged(submission, summary),
                 )
             )
     return results
+
+
+def _still_flagged(submission, summary: dict) -> list[str]:
+    """Why the gradebook still flags this submission for manual grading (nothing once an
+    instructor has graded it): the reasons the autograde recorded, else its comment, else that
+    the gradebook flags it (nbgrader flags a failed submission, or one with a manual score)."""
+    if not any(grade.needs_manual_grade for nb in submission.notebooks for grade in nb.grades):
+        return []
+    prefix = "Needs manual grading: "
+    comments = [
+        comment.auto_comment.removeprefix(prefix)
+        for notebook in submission.notebooks
+        for comment in notebook.comments
+        if (comment.auto_comment or "").startswith(prefix)
+    ]
+    return list(summary.get("needs_manual_grading") or comments or ["flagged in the gradebook"])
 
 
 def read_batch(path: Path) -> list[StudentResult]:

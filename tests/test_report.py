@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import statistics
 from pathlib import Path
 
 import pytest
 
 from grader import cli
-from grader.exercises import EXERCISES
+from grader.exercises import ASSIGNMENT_ID, EXERCISES, NOTEBOOK_NAME
 from grader.report import HTML_NAME, analyse, manual_grading_lines, read_batch
 from tests.browser.jupyterlab import CHROMIUM, CHROMIUM_ARGS
 from tests.course_fixture import (
@@ -143,6 +144,28 @@ def test_the_report_lists_the_submissions_that_need_manual_grading(course_report
     for student in ("carol", "dave"):
         assert f"<td>{student}</td>" in page
     assert "<td>alice</td>" not in page.split('id="flagged"')[1]
+
+
+def test_who_needs_manual_grading_is_what_the_gradebook_says_now(course_report, tmp_path):
+    """Once an instructor has graded dave by hand (flag cleared), is he off the list; is a
+    submission the gradebook flags without a recorded reason listed anyway?"""
+    from nbgrader.api import Gradebook
+
+    from grader.report import read_course
+
+    course, _, _ = course_report
+    copy = tmp_path / "course"
+    shutil.copytree(course, copy)  # its configuration finds its gradebook from its own place
+    with Gradebook(f"sqlite:///{copy / 'gradebook.db'}") as gradebook:
+        for student, flag in (("dave", False), ("alice", True)):
+            notebook = gradebook.find_submission_notebook(NOTEBOOK_NAME, ASSIGNMENT_ID, student)
+            for grade in notebook.grades:
+                grade.needs_manual_grade = flag
+        gradebook.db.commit()
+    flagged = {result.student: result.needs_manual_grading for result in read_course(copy)}
+    assert flagged["dave"] == []
+    assert flagged["alice"] == ["flagged in the gradebook"]
+    assert flagged["carol"] and "by function name" in " ".join(flagged["carol"])
 
 
 @pytest.fixture(scope="module")
