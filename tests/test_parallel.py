@@ -25,8 +25,9 @@ from tests.course_fixture import (
     submission_path,
 )
 
-# nbgrader's autograde, run in this process here, warns about its own session handling.
-pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
+# nbgrader's autograde runs in this process (grader.parallel): none of its SQLAlchemy warnings
+# may come back (install_intake runs add_submission without autoflush, issue 9, item 6).
+pytestmark = pytest.mark.filterwarnings("error::sqlalchemy.exc.SAWarning")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO_ROOT / "examples"
