@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 import pytest
 
 from authoring.figures import FIGURES
+from authoring.release import CHECK_MODULES
 from grader import reference
 from grader.exercises import EXERCISES
 from tests.browser.jupyterlab import CHROMIUM, CHROMIUM_ARGS, jupyterlab
@@ -29,8 +30,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = REPO_ROOT / "solutions" / "assignment.ipynb"
-# What the notebook needs next to it, as the student bundle has it.
-NEIGHBOURS = ("public_tests.py", "public_tests_data.npz")
+# What the notebook needs next to it, as the student bundle has it (the public tests, their data
+# and the pre-submission check's modules: the release's own list).
+NEIGHBOURS = ("public_tests.py", "public_tests_data.npz", *CHECK_MODULES)
 SCREENSHOT = REPO_ROOT / "build" / "browser" / "solution.png"
 VIEWPORT = {"width": 1100, "height": 900}
 SCREENSHOT_MAX_HEIGHT = 40_000  # px; far above the notebook's ~20,000, a guard against runaways
