@@ -1451,3 +1451,37 @@ def check_pool_gradients(
 
     errors = {"dA_prev": relative_error(dA_prev, numerical_gradient(A_of, A_prev, dA))}
     _report_gradients(f"pool_backward ({mode})", errors, tolerance)
+
+
+# ---------------------------------------------------------------------------------------------
+# An ungraded question of the notebook (section 3.5): the parameters of a convolution layer.
+
+
+def check_parameter_count(answer, f: int, n_C_prev: int, n_C: int) -> None:
+    """Check a count of the parameters of a convolution layer with n_C filters of f x f x n_C_prev.
+
+    The count is f * f * n_C_prev * n_C weights plus n_C biases. Prints that the question is not
+    answered yet while ``answer`` is None, one success line when it is right; raises
+    AssertionError saying what was counted wrong otherwise.
+    """
+    if answer is None:
+        print("parameter count: not answered yet (replace None with your count).")
+        return
+    weights, biases = f * f * n_C_prev * n_C, n_C
+    if isinstance(answer, bool) or not isinstance(answer, (int, np.integer)):
+        raise AssertionError(f"parameter count: expected a whole number, got {answer!r}")
+    if answer == weights + biases:
+        print(f"parameter count: right, {weights} weights and {biases} biases.")
+        return
+    if answer == weights:
+        hint = "those are the weights alone: each filter also has a bias"
+    elif answer == f * f * n_C_prev + 1:
+        hint = "that is one filter: the layer has n_C of them"
+    elif answer == f * f * n_C + n_C:
+        hint = "each filter spans all n_C_prev input channels"
+    else:
+        hint = "each filter has f * f * n_C_prev weights and one bias"
+    raise AssertionError(f"parameter count: {answer} is not right: {hint}.")
+
+
+__all__ += ["check_parameter_count"]

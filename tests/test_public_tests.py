@@ -119,6 +119,7 @@ def test_star_import_exports_tests_and_gradient_checks():
         "relative_error",
         "check_conv_gradients",
         "check_pool_gradients",
+        "check_parameter_count",
     }
     for name in public_tests.__all__:
         assert callable(getattr(public_tests, name))
@@ -271,3 +272,23 @@ def test_numerical_gradient_of_a_known_function():
     gradient = public_tests.numerical_gradient(lambda value: value**2, x, df)
     assert public_tests.relative_error(gradient, 2 * x * df) < 1e-8
     assert np.array_equal(x, [[1.0, -2.0], [0.5, 3.0]])  # restored after the probes
+
+
+def test_parameter_count_check(capsys):
+    """Does check_parameter_count wait for None, accept f * f * n_C_prev * n_C + n_C, and reject
+    the usual miscounts with a hint that names what was forgotten?"""
+    public_tests.check_parameter_count(None, f=5, n_C_prev=3, n_C=8)
+    assert "not answered yet" in capsys.readouterr().out
+    public_tests.check_parameter_count(608, f=5, n_C_prev=3, n_C=8)
+    assert "right, 600 weights and 8 biases" in capsys.readouterr().out
+    public_tests.check_parameter_count(np.int64(608), f=5, n_C_prev=3, n_C=8)
+    for answer, hint in [
+        (600, "each filter also has a bias"),
+        (76, "the layer has n_C of them"),
+        (208, "all n_C_prev input channels"),
+        (607, "n_C_prev weights and one bias"),
+        (608.0, "a whole number"),
+        (True, "a whole number"),
+    ]:
+        with pytest.raises(AssertionError, match=hint):
+            public_tests.check_parameter_count(answer, f=5, n_C_prev=3, n_C=8)
