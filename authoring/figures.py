@@ -963,6 +963,51 @@ POOLING_INPUT = np.array(
 )
 
 
+CORRELATION_FILTER = np.arange(1, 10).reshape(3, 3)
+
+
+def draw_cross_correlation() -> bytes:
+    """cross_correlation.png: the filter as used by conv_forward and the frameworks
+    (cross-correlation) next to the filter turned by 180 degrees (convolution in mathematics)."""
+    W = CORRELATION_FILTER
+    flipped = W[::-1, ::-1]
+    with _house_style():
+        figure, axes = _board(33)
+        cell = 5.0
+        size = cell * W.shape[0]
+        tops = 7.0
+        lefts = (14.0, 61.0)
+        for left, values, fill, edge in (
+            (lefts[0], W, OUTPUT_FILL, OUTPUT),
+            (lefts[1], flipped, SECOND_FILL, SECOND),
+        ):
+            labels = [[str(v) for v in row] for row in values]
+            fills = [[fill] * values.shape[1] for _ in range(values.shape[0])]
+            _grid(axes, left, tops, cell, fills, labels, fontsize=15, edge="white", linewidth=2)
+            _outline(axes, left, tops, size, size, edge, linewidth=2.5)
+        _grid_title(axes, lefts[0], tops, size, 2.5, "W")
+        _grid_title(axes, lefts[1], tops, size, 2.5, "W[::-1, ::-1]")
+        middle = tops + size / 2
+        _arrow(axes, (lefts[0] + size + 3, middle), (lefts[1] - 3, middle))
+        _text(axes, (lefts[0] + size + lefts[1]) / 2, middle - 2.2, "turned by 180 degrees")
+        captions = (
+            (
+                lefts[0],
+                "cross-correlation: W as it is",
+                "conv_forward, PyTorch conv2d, Keras Conv2D",
+            ),
+            (
+                lefts[1],
+                "convolution in mathematics",
+                "uses the turned filter (scipy convolve2d)",
+            ),
+        )
+        for left, title, detail in captions:
+            _text(axes, left + size / 2, tops + size + 3.5, title, weight="bold")
+            _text(axes, left + size / 2, tops + size + 6.5, detail, color=MUTED, fontsize=11)
+        return _png_bytes(figure)
+
+
 def draw_pooling() -> bytes:
     """pooling.png: max and average pooling of a 4x4 input with f = 2, stride = 2."""
     f = stride = 2
@@ -1213,6 +1258,14 @@ FIGURES: tuple[NotebookFigure, ...] = (
         "= (6, 6, 3) is convolved with n_C = 2 filters of shape (f, f, n_C_prev) = (3, 3, 3), "
         "each spanning all input channels; each filter with its bias produces one channel of "
         "the output Z[i] of shape (n_H, n_W, n_C) = (4, 4, 2).",
+    ),
+    NotebookFigure(
+        "cross_correlation.png",
+        draw_cross_correlation,
+        "A 3 x 3 filter W with the numbers 1 to 9 row by row, and the same filter turned by 180 "
+        "degrees, W[::-1, ::-1], with 9 to 1. Cross-correlation lays W over each window as it "
+        "is: that is what conv_forward, PyTorch's conv2d and Keras's Conv2D compute. Convolution "
+        "in mathematics (scipy's convolve2d) lays the turned filter over each window instead.",
     ),
     NotebookFigure(
         "pooling.png",

@@ -493,3 +493,128 @@ def test_see_your_layers_is_friendly_before_the_exercises_are_done(student_run):
     cell = next(c for c in student_run.cells if c.get("id") == "see-feature-maps")
     assert not errors(cell)
     assert "conv_forward is not implemented yet" in stream_text(cell)
+
+
+# --- the optional sections: colours, PyTorch, parameter count (issue 10) --------------------------
+
+FRAMEWORK_CELLS = ("frameworks-forward", "frameworks-backward")
+TORCH_SKIPPED = "PyTorch is not installed: the comparison with PyTorch is skipped."
+TORCH_COMPARISONS = (
+    "conv_forward",
+    "pool_forward (max)",
+    "pool_forward (average)",
+    "conv_backward: dA_prev",
+    "conv_backward: dW",
+    "conv_backward: db",
+    "pool_backward (max)",
+    "pool_backward (average)",
+)
+
+
+def cell_with_id(notebook, cell_id: str):
+    return next(cell for cell in notebook.cells if cell.get("id") == cell_id)
+
+
+def test_feature_map_colours_are_the_ones_the_legend_names():
+    """Is a positive response drawn in the colour the legend calls positive? The demo's drawing
+    code runs on an image that is bright on the left and dark on the right, whose vertical-edge
+    response is positive along the edge; the pixel drawn there is sampled from the canvas."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from grader.reference import conv_forward, pool_forward
+
+    master = read(MASTER_SOURCE)
+    legend = cell_with_id(master, "see-questions").source
+    words = legend.split("(", 1)[1].split(")", 1)[0]  # "red is positive, blue negative"
+    positive_colour = words.split(" is positive")[0].split()[-1]
+    assert positive_colour in {"red", "blue"}, words
+
+    image = np.zeros((1, 12, 12, 1))
+    image[:, :, :6, :] = 1.0
+    namespace = {"np": np, "plt": plt, "photo_batch": image}
+    namespace |= {"conv_forward": conv_forward, "pool_forward": pool_forward}
+    shown = []
+    plt.close("all")
+    plt.show = lambda: shown.append(plt.gcf())  # the module is matplotlib's: undone below
+    try:
+        exec(cell_with_id(master, "see-feature-maps").source, namespace)
+    finally:
+        del plt.show
+    figure = shown[0]
+    figure.canvas.draw()
+    pixels = np.asarray(figure.canvas.buffer_rgba())
+    response = namespace["feature_maps"][0, :, :, 0]
+    row, column = np.unravel_index(np.argmax(response), response.shape)
+    assert response[row, column] > 0
+    axis = figure.axes[0]
+    x, y = axis.transData.transform((column, row))
+    red, _, blue, _ = pixels[pixels.shape[0] - int(round(y)), int(round(x))].astype(int)
+    drawn = "red" if red > blue + 50 else "blue" if blue > red + 50 else "neither"
+    plt.close(figure)
+    assert drawn == positive_colour, (words, (red, blue))
+
+
+def test_create_mask_docstring_allows_the_public_windows():
+    """Does create_mask_from_window's docstring accept the shapes of its public windows (2 x 3,
+    3 x 2), instead of promising an f x f square?"""
+    import public_tests
+
+    shapes = {case.args[0].shape for case in public_tests.public_cases("create_mask_from_window")}
+    assert any(h != w for h, w in shapes), shapes
+    source = cell_with_grade_id(read(MASTER_SOURCE), "create_mask_from_window").source
+    assert "numpy array of shape (f, f)" not in source
+    assert "(n_H, n_W)" in source and "the shape of x" in source
+
+
+def test_framework_section_agrees_with_pytorch(solution_run):
+    """With torch installed, do the solution's layers agree with PyTorch's conv2d, max_pool2d,
+    avg_pool2d and autograd to 1e-6 (the cells raise otherwise), every comparison printed?"""
+    pytest.importorskip("torch")
+    text = "".join(stream_text(cell_with_id(solution_run, cell)) for cell in FRAMEWORK_CELLS)
+    for name in TORCH_COMPARISONS:
+        assert f"{name}: agrees with PyTorch" in text, text
+    assert "skipped" not in text
+
+
+def test_framework_section_is_friendly_before_the_exercises_are_done(student_run):
+    """In the untouched student notebook, does the PyTorch section say what is not done yet
+    instead of failing?"""
+    pytest.importorskip("torch")
+    forward, backward = (cell_with_id(student_run, cell) for cell in FRAMEWORK_CELLS)
+    assert not errors(forward) and not errors(backward)
+    assert "Part 1 is not done yet" in stream_text(forward)
+    assert "optional part not done yet" in stream_text(backward)
+
+
+def test_framework_section_skips_in_one_line_without_torch(tmp_path):
+    """With torch hidden (sys.modules["torch"] = None, as when it is not installed), does each
+    cell of the PyTorch section print the skip line and nothing else, without an error?"""
+    solution = read(SOLUTION_NOTEBOOK)
+    cells = [nbformat.v4.new_code_cell('import sys\nsys.modules["torch"] = None')]
+    cells += [cell_with_grade_id(solution, "setup")]
+    cells += [cell_with_grade_id(solution, exercise.solution_cell_id) for exercise in EXERCISES]
+    cells += [cell_with_id(solution, cell) for cell in FRAMEWORK_CELLS]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.from_dict(dict(c)) for c in cells])
+    for index, cell in enumerate(notebook.cells):
+        cell["id"] = f"cell-{index}"
+    path = tmp_path / "no_torch.ipynb"
+    shutil.copy(REPO_ROOT / "public_tests.py", tmp_path)
+    shutil.copy(REPO_ROOT / "public_tests_data.npz", tmp_path)
+    nbformat.write(notebook, str(path))
+    ran = execute(path, allow_errors=False)
+    for cell_id in FRAMEWORK_CELLS:
+        cell = next(c for c in ran.cells if c.source == cell_with_id(solution, cell_id).source)
+        assert stream_text(cell) == TORCH_SKIPPED + "\n", stream_text(cell)
+
+
+def test_parameter_count_cell_waits_for_an_answer(solution_run, student_run):
+    """Does the ungraded parameter-count cell print that it is not answered yet (no error) in
+    both notebooks, where it still holds None?"""
+    for run in (solution_run, student_run):
+        cell = cell_with_id(run, "parameter-count-check")
+        assert not errors(cell)
+        assert "parameter count: not answered yet" in stream_text(cell)
