@@ -69,6 +69,8 @@ REQUIRED_FILES = (
 )
 IMAGE_SUFFIXES = (".png", ".gif")
 STUDENT_MARK = "# student"
+# A package only an optional section needs: students get its pin commented out, with the note.
+STUDENT_OPTIONAL_MARK = "# student, optional:"
 TEXT_SUFFIXES = (".ipynb", ".py", ".md", ".txt")
 
 # nbgrader's region markers (solutions, hidden tests, mark schemes): none may reach students.
@@ -107,14 +109,17 @@ def referenced_images(notebook: dict) -> list[str]:
 
 
 def student_requirements(requirements: str) -> str:
-    """The lines of a requirements file marked ``# student``, pins kept, comments dropped."""
-    pins = [
-        line.split("#", 1)[0].strip()
-        for line in requirements.splitlines()
-        if line.rstrip().endswith(STUDENT_MARK)
-    ]
+    """The lines of a requirements file marked ``# student``, pins kept, comments dropped; then
+    each commented pin marked ``# student, optional: <why>``, still commented, with its why."""
+    pins, optional = [], []
+    for line in requirements.splitlines():
+        if line.rstrip().endswith(STUDENT_MARK):
+            pins.append(line.split("#", 1)[0].strip() + "\n")
+        elif STUDENT_OPTIONAL_MARK in line and line.startswith("#"):
+            pin, why = line[1:].split(STUDENT_OPTIONAL_MARK, 1)
+            optional.append(f"# Optional, {why.strip()}\n# {pin.strip()}\n")
     header = "# What assignment.ipynb needs: pip install -r requirements.txt\n"
-    return header + "".join(pin + "\n" for pin in pins)
+    return header + "".join(pins) + "".join(optional)
 
 
 def bundle_contents() -> dict[str, bytes]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from authoring import release
-from authoring.notebooks import STUDENT_NOTEBOOK
+from authoring.notebooks import REPO_ROOT, STUDENT_NOTEBOOK
 from authoring.release import (
     REQUIRED_FILES,
     ZIP_FOLDER,
@@ -83,6 +83,22 @@ def test_student_requirements_keep_only_marked_lines():
     """Are only the pins marked '# student' kept, without their comments?"""
     text = "numpy==2.4.6  # student\nnbgrader==0.9.6\n# student notes\nh5py==3.16.0 # student\n"
     assert student_requirements(text).splitlines()[1:] == ["numpy==2.4.6", "h5py==3.16.0"]
+
+
+def test_optional_student_requirements_stay_commented_with_their_reason():
+    """Does a commented pin marked '# student, optional: why' reach students still commented,
+    after the required pins, with its reason, so `pip install -r` skips it?"""
+    text = "# torch==2.13.0  # student, optional: for one section\nnumpy==2.4.6  # student\n"
+    lines = student_requirements(text).splitlines()[1:]
+    assert lines == ["numpy==2.4.6", "# Optional, for one section", "# torch==2.13.0"]
+
+
+def test_bundle_requirements_leave_torch_optional():
+    """Do the repository's student requirements leave torch commented (the PyTorch section is
+    optional) and no longer list h5py, which nothing imports?"""
+    lines = student_requirements((REPO_ROOT / "requirements.txt").read_text()).splitlines()
+    assert "# torch==2.13.0" in lines
+    assert not any(line.startswith(("torch", "h5py")) for line in lines)
 
 
 @pytest.mark.parametrize(
