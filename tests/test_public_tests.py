@@ -4,6 +4,8 @@ implementation passes, the module ships nothing instructor-only, and the gradien
 from __future__ import annotations
 
 import ast
+import copy
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -292,3 +294,167 @@ def test_parameter_count_check(capsys):
     ]:
         with pytest.raises(AssertionError, match=hint):
             public_tests.check_parameter_count(answer, f=5, n_C_prev=3, n_C=8)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hints that are never wrong (issue 10): a hint may not claim what the failing cases refute.
+
+# (phrase of a hint, tag): the phrase says the failures are limited to cases with the tag.
+ONLY_WITH = (
+    ("fails only when pad = 0", "pad=0"),
+    ("fails only when windows overlap", "overlap"),
+    ("for overlapping windows", "overlap"),
+    ("right only when stride = f", "stride!=f"),
+    ("does not divide evenly", "uneven"),
+    ("fails only when stride > f", "stride>f"),
+    ("right for square inputs", "non-square"),
+    ("as large as the input", "f=n"),
+    ("fails only for 1 x 1 windows", "f=1"),
+    ("only the first example is right", "m>1"),
+)
+# (phrase, tag): the phrase says every case with the tag is right.
+RIGHT_WITH = (
+    ("right when pad = 0", "pad=0"),
+    ("right when stride = 1", "stride=1"),
+    ("right for one example", "m=1"),
+    ("right with one channel", "n_C=1"),
+)
+GRADIENTS = ("dA_prev", "dW", "db")
+
+
+def _tags(case) -> frozenset[str]:
+    return public_tests._derived_tags(case.tags)
+
+
+def _outputs(exercise: str, got) -> dict[str, np.ndarray]:
+    """The outputs a hint may name ("A", "dW", ...), as plain float arrays."""
+    if exercise == "conv_backward" and type(got) in (tuple, list) and len(got) == 3:
+        parts = dict(zip(GRADIENTS, got, strict=True))
+    else:
+        parts = {"output": public_tests._main_output(exercise, got)}
+    return {name: value for name, value in parts.items() if type(value) is np.ndarray}
+
+
+def judged_public_run(variant: Variant):
+    """The public test's verdict on each case, as the test itself judges it:
+    [(case, output, mismatch or None, right outputs)], and the message it raises."""
+    function = namespace_for(variant)[variant.exercise]
+    rows = []
+    for case in public_tests.public_cases(variant.exercise):
+        before = copy.deepcopy(case.args)
+        got, _ = public_tests._call(function, case.args)
+        mismatch = (
+            public_tests.modified_inputs(variant.exercise, before, case.args)
+            if not isinstance(got, public_tests.Raised)
+            else None
+        )
+        for aspect in ("values", "cache"):
+            mismatch = mismatch or public_tests.compare_output(
+                variant.exercise, before, got, case.expected, aspect
+            )
+        right = set()
+        if variant.exercise == "conv_backward":
+            right = {
+                name
+                for name in GRADIENTS
+                if public_tests.compare_output(variant.exercise, before, got, case.expected, name)
+                is None
+            }
+        rows.append((case, got, mismatch, right))
+    with pytest.raises(AssertionError) as caught:
+        public_test(variant.exercise)(function)
+    return rows, str(caught.value)
+
+
+def contradictions(exercise: str, hint: str, rows, headline) -> list[str]:
+    """What in ``hint`` the failing cases refute (rules derived from the vocabulary of
+    public_tests.diagnose: modes, tags, constant factors, zeros, named outputs)."""
+    failing = [(case, got, right) for case, got, mismatch, right in rows if mismatch]
+    passing = [case for case, _, mismatch, _ in rows if mismatch is None]
+    found = []
+    for phrase, tag in ONLY_WITH:
+        if phrase in hint and not all(tag in _tags(case) for case, _, _ in failing):
+            found.append(f'"{phrase}" but a case without {tag} fails')
+    for phrase, tag in RIGHT_WITH:
+        if phrase in hint and any(tag in _tags(case) for case, _, _ in failing):
+            found.append(f'"{phrase}" but a case with {tag} fails')
+        if phrase in hint and not any(tag in _tags(case) for case in passing):
+            found.append(f'"{phrase}" but no case with {tag} passes')
+    if "right with one channel" in hint and any("n_C=1" not in _tags(c) for c in passing):
+        found.append(
+            '"right with one channel, wrong with several" but a several-channel case passes'
+        )
+    modes = [mode for mode in ("max", "average") if f"{mode} mode" in hint]
+    if len(modes) == 1 and not all(f"mode={modes[0]}" in case.tags for case, _, _ in failing):
+        found.append(f"names {modes[0]} mode only, but a case of the other mode fails")
+    named = [name for name in GRADIENTS if re.search(rf"\b{name}\b", hint)]
+    for _, got, _ in failing:
+        outputs = _outputs(exercise, got)
+        for name, value in outputs.items():
+            zeros = not np.any(value)
+            if "constant factor" in hint and zeros and (name in named or name == "output"):
+                found.append(f"constant factor, but {name} is all zeros in a failing case")
+    if "returned zeros" in hint or " is all zeros" in hint:
+        zero_named = [n for n in named if f"{n} is all zeros" in hint] or ["output"]
+        for name in zero_named:
+            if not any(
+                name in _outputs(exercise, got) and not np.any(_outputs(exercise, got)[name])
+                for case, got, _ in failing
+            ):
+                found.append(f"says {name} is all zeros, but no failing case returns zeros")
+    if " is wrong while " in hint:
+        right_part = hint.split(" is wrong while ", 1)[1]
+        said_right = {name for name in GRADIENTS if name in right_part.split(":")[0]}
+        if not all(said_right <= right for _, _, right in failing):
+            found.append(f"says {sorted(said_right)} are right, but one is wrong in a failing case")
+    shown = headline.what  # the output the failure shown is about
+    if exercise == "conv_backward" and shown in GRADIENTS and named and shown not in named:
+        found.append(f"the failure shown is about {headline.what}, the hint about {named}")
+    return found
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # wrong code averages empty slices
+@pytest.mark.parametrize("variant", MISTAKES, ids=lambda v: f"{v.exercise}:{v.label}")
+def test_hint_never_contradicts_failing_cases(variant: Variant):
+    """Does no catalogued mistake get a hint its own failing cases refute ("only in max mode"
+    while an average case fails, "constant factor" for zeros, a hint about dW under a failure of
+    dA_prev), and is an input changed in place always the failure shown, with no hint?"""
+    rows, message = judged_public_run(variant)
+    failures = [mismatch for _, _, mismatch, _ in rows if mismatch]
+    modified = [mismatch for mismatch in failures if mismatch.kind == "modified"]
+    headline = modified[0] if modified else failures[0]
+    assert headline.detail in message, message
+    hints = [line[len("Hint: ") :] for line in message.splitlines() if line.startswith("Hint: ")]
+    if modified:
+        assert not hints, message
+    if hints:
+        assert contradictions(variant.exercise, hints[0], rows, headline) == [], message
+
+
+def test_contradiction_rules_catch_the_issue_10_hints():
+    """Would the rules above have caught the hints the issue reported (so they test something)?"""
+    rows = {}
+    for label in ("assigns-dW", "assigns-every-gradient"):
+        variant = next(v for v in MISTAKES if v.label == label)
+        rows[label] = judged_public_run(variant)[0]
+    factor = (
+        "dW is off by a constant factor: gradients are sums over all examples and positions"
+        " (no averaging, no extra factor)"
+    )
+    headline = next(m for _, _, m, _ in rows["assigns-dW"] if m)
+    assert contradictions("conv_backward", factor, rows["assigns-dW"], headline)
+    headline = next(m for _, _, m, _ in rows["assigns-every-gradient"] if m)
+    assert any(
+        "hint about" in text
+        for text in contradictions(
+            "conv_backward", factor, rows["assigns-every-gradient"], headline
+        )
+    )
+    avg = next(
+        v for v in MISTAKES if v.exercise == "pool_backward" and v.label == "mode-string-avg"
+    )
+    avg_rows = judged_public_run(avg)[0]
+    headline = next(m for _, _, m, _ in avg_rows if m)
+    wrong = "average mode is off by a constant factor: each entry of an f x f window gets dA"
+    assert contradictions("pool_backward", wrong, avg_rows, headline)
+    assert contradictions("pool_backward", "fails only in max mode", avg_rows, headline)

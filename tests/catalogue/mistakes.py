@@ -174,7 +174,7 @@ CONV_FORWARD = (
     _mistake(
         "conv_forward",
         "kernel-flipped",
-        "kernel flipped",
+        "your kernel is flipped (that is true convolution; the layer computes cross-correlation",
         (
             CONV_CALL,
             "Z[i, h, w, c] = conv_single_step(a_slice_prev, W[::-1, ::-1, :, c], b[:, :, :, c])",
@@ -329,6 +329,19 @@ CONV_FORWARD = (
         None,
         ("W[:, :, :, c]", "W[:, :, c]"),
     ),
+    # Issue 10: every filter at once (a broadcasting error), or every bias (b.item() fails).
+    _mistake(
+        "conv_forward",
+        "passes-whole-W-and-b",
+        "conv_single_step got the whole W (every filter): pass one filter and its bias",
+        (CONV_CALL, "Z[i, h, w, c] = conv_single_step(a_slice_prev, W, b)"),
+    ),
+    _mistake(
+        "conv_forward",
+        "passes-whole-b",
+        "did you pass the whole b to conv_single_step?",
+        (CONV_CALL, "Z[i, h, w, c] = conv_single_step(a_slice_prev, W[:, :, :, c], b)"),
+    ),
 )
 
 # --- pool_forward ----------------------------------------------------------------------------
@@ -441,7 +454,8 @@ POOL_FORWARD = (
     _mistake(
         "pool_forward",
         "average-divides-by-f",
-        "fails only in average mode",
+        "average mode is off by a constant factor: the mean divides the window's sum by its"
+        " number of entries, f * f",
         ("A[i, h, w, c] = np.mean(a_prev_slice)", "A[i, h, w, c] = np.sum(a_prev_slice) / f"),
     ),
     _mistake(
@@ -620,6 +634,23 @@ CONV_BACKWARD = (
         "one-padded-gradient-for-all-examples",
         "right for one example, wrong for several",
         ("da_prev_pad = dA_prev_pad[i]", "da_prev_pad = dA_prev_pad[0]"),
+    ),
+    # Issue 10: = for +=. The first public case's last window lies in the padding, so dW is all
+    # zeros there: a factor of 0, never "off by a constant factor".
+    _mistake(
+        "conv_backward",
+        "assigns-dW",
+        "dW is all zeros: did you overwrite (=) instead of accumulating (+=)?",
+        ("dW[:, :, :, c] += a_slice", "dW[:, :, :, c] = a_slice"),
+    ),
+    _mistake(
+        "conv_backward",
+        "assigns-every-gradient",
+        "dA_prev, dW and db are wrong (dW is all zeros; db holds only the last window's"
+        " contribution): did you overwrite (=) instead of accumulating (+=)?",
+        (DA_UPDATE, DA_UPDATE.replace("+=", "=")),
+        ("dW[:, :, :, c] += a_slice", "dW[:, :, :, c] = a_slice"),
+        ("db[:, :, :, c] += dZ", "db[:, :, :, c] = dZ"),
     ),
 )
 
@@ -814,8 +845,34 @@ POOL_BACKWARD = (
     _mistake(
         "pool_backward",
         "first-example-mask",
-        None,
+        "only the first example is right: loop over all m examples",
         ("a_prev = A_prev[i]", "a_prev = A_prev[0]"),
+    ),
+    # Issue 10: a branch never reached returns zeros (not "off by a constant factor"); a
+    # gradient written into the cache's A_prev is said first, whatever the values; a mask taken
+    # from the gradient being built marks whole windows.
+    _mistake(
+        "pool_backward",
+        "mode-string-avg",
+        "average mode returned zeros: is your average branch reached? the mode is the string"
+        ' "average"',
+        ('elif mode == "average":', 'elif mode == "avg":'),
+    ),
+    _mistake(
+        "pool_backward",
+        "gradient-written-into-A_prev",
+        "modified its input in place (cache changed)",
+        ("dA_prev = np.zeros(A_prev.shape)", "dA_prev = A_prev\n    dA_prev[:] = 0"),
+    ),
+    _mistake(
+        "pool_backward",
+        "mask-from-dA_prev",
+        "max mode sends a window's gradient to more than one entry: the mask marks only the"
+        " maximum of the window of the input A_prev",
+        (
+            "a_prev_slice = a_prev[vert_start:vert_end, horiz_start:horiz_end, c]",
+            "a_prev_slice = dA_prev[i, vert_start:vert_end, horiz_start:horiz_end, c]",
+        ),
     ),
 )
 

@@ -61,6 +61,7 @@ import functools
 import json
 import linecache
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -665,6 +666,36 @@ _RAISED_HINTS = (
 )  # fmt: skip
 
 
+def _broadcast_shapes(error: str) -> list[tuple[int, ...]]:
+    """The shapes of numpy's "operands could not be broadcast together with shapes ..."."""
+    if "could not be broadcast together" not in error:
+        return []
+    shapes = []
+    for inside in re.findall(r"\(([0-9, ]*)\)", error.split("shapes", 1)[-1]):
+        try:
+            shapes.append(tuple(int(n) for n in inside.replace(" ", "").split(",") if n))
+        except ValueError:
+            return []
+    return shapes
+
+
+def _whole_filters_hint(result: CaseResult) -> str | None:
+    """conv_forward raised because conv_single_step got all the filters (W) or all the biases."""
+    error, args = result.got.error, result.args
+    W, b = (args[1], args[2]) if len(args) == 4 else (None, None)
+    if type(W) is np.ndarray and W.ndim == 4 and W.shape in _broadcast_shapes(error):
+        return (
+            "conv_single_step got the whole W (every filter): pass one filter and its bias,"
+            " W[:, :, :, c] and b[:, :, :, c]"
+        )
+    if type(b) is np.ndarray and b.size > 1 and "can only convert an array of size 1" in error:
+        return (
+            "did you pass the whole b to conv_single_step? It takes the bias of filter c alone,"
+            " b[:, :, :, c]"
+        )
+    return None
+
+
 def _raised_hint(exercise: str, raised: Raised) -> str | None:
     error = raised.error
     for fragment, hint in _RAISED_HINTS:
@@ -751,6 +782,18 @@ _FIRST_EXAMPLE_HINT = (
 )
 
 
+def _only_first_example_everywhere(results: Sequence[CaseResult]) -> bool:
+    """Every failing case has several examples and only its first one right (one case alone
+    can show that by chance)."""
+    failing = [result for result in results if not result.passed]
+    return bool(failing) and all(
+        (got := _array(result.got)) is not None
+        and type(result.expected) is np.ndarray
+        and _only_first_example(got, result.expected)
+        for result in failing
+    )
+
+
 def _forward_hint(exercise: str, result: CaseResult) -> str | None:
     got = _main_output(exercise, result.got)
     if type(result.got) is np.ndarray:
@@ -783,7 +826,13 @@ def _forward_hint(exercise: str, result: CaseResult) -> str | None:
                 "average mode returned zeros: is your average branch reached? the mode is the"
                 ' string "average"'
             )
-        if got.shape[-1] > 1 and _close(got, got[..., :1].repeat(got.shape[-1], -1)):
+        if _mode(result.args) == "average" and _scaled(got, expected):
+            return (
+                "average mode is off by a constant factor: the mean divides the window's sum by"
+                " its number of entries, f * f (np.mean does it)"
+            )
+        varies = np.any(got != got.reshape(-1)[0])  # a constant output says nothing of channels
+        if got.shape[-1] > 1 and varies and _close(got, got[..., :1].repeat(got.shape[-1], -1)):
             return (
                 "every channel holds the same value: pool each channel c on its own"
                 " (slice A_prev[i, rows, columns, c])"
@@ -808,11 +857,59 @@ def _component_status(result: CaseResult) -> dict[str, bool]:
 
 
 def _scaled(got: np.ndarray, expected: np.ndarray) -> bool:
-    """True when got = k * expected for a constant k other than 1."""
-    if got.shape != expected.shape or not np.any(expected):
+    """True when got = k * expected for a constant k other than 1 and 0 (an all-zero output has
+    hints of its own: a branch never reached, a gradient overwritten)."""
+    if got.shape != expected.shape or not np.any(expected) or not np.any(got):
         return False
     k = float(np.sum(got * expected) / np.sum(expected * expected))
-    return not math.isclose(k, 1.0, rel_tol=1e-6) and _close(got, k * expected)
+    if math.isclose(k, 1.0, rel_tol=1e-6) or math.isclose(k, 0.0, abs_tol=1e-6):
+        return False
+    return _close(got, k * expected)
+
+
+def _zeros_instead(got, expected) -> bool:
+    """``got`` is all zeros where ``expected`` is not."""
+    return (
+        got is not None
+        and got.shape == np.shape(expected)
+        and not np.any(got)
+        and bool(np.any(expected))
+    )
+
+
+def _overwrite_evidence(result: CaseResult) -> list[str]:
+    """conv_backward: what shows that a gradient was assigned (=) instead of accumulated (+=):
+    a gradient of zeros (the last window alone may lie in the padding), or one holding only the
+    contribution of the last window of the last example."""
+    parts = _split_backward(result.got)
+    if parts is None:
+        return []
+    dZ, (A_prev, W, b, hparameters) = result.args
+    dZ, A_prev = _array(dZ), _array(A_prev)
+    if dZ is None or A_prev is None or dZ.ndim != 4 or A_prev.ndim != 4:
+        return []
+    pad, stride, f = hparameters["pad"], hparameters["stride"], np.shape(W)[0]
+    last = dZ[-1, -1, -1, :]  # dZ at the last position of the last example, one per filter
+    top, left = (dZ.shape[1] - 1) * stride, (dZ.shape[2] - 1) * stride
+    last_padded = np.pad(A_prev[-1], ((pad, pad), (pad, pad), (0, 0)))
+    last_window = last_padded[top : top + f, left : left + f, :, np.newaxis] * last
+    one_window = dZ.shape[1] * dZ.shape[2] == 1  # then the last window is the last example
+    found = []
+    for name, got, expected, only_last in (
+        ("dW", parts[1], result.expected[1], last_window),
+        ("db", parts[2], result.expected[2], last.reshape(1, 1, 1, -1)),
+    ):
+        if _zeros_instead(got, expected):
+            found.append(f"{name} is all zeros")
+        elif (
+            not one_window
+            and got is not None
+            and np.any(got)
+            and _close(got, only_last)
+            and not _close(expected, only_last)
+        ):
+            found.append(f"{name} holds only the last window's contribution")
+    return found
 
 
 def _conv_backward_hint(result: CaseResult) -> str | None:
@@ -833,6 +930,18 @@ def _conv_backward_hint(result: CaseResult) -> str | None:
             return "dA_prev still has the padding: crop the padded gradient to A_prev's shape"
     if db is not None and db.shape != expected_db.shape and db.size == expected_db.size:
         return "db must keep b's shape (1, 1, 1, n_C): reshape it or sum with keepdims=True"
+    evidence = _overwrite_evidence(result)
+    if evidence:
+        # Name every wrong gradient, so that the hint covers the one the failure shows first.
+        wrong = [name for name, right in _component_status(result).items() if not right]
+        if len(wrong) > 1:
+            named = ", ".join(wrong[:-1]) + f" and {wrong[-1]} are wrong ({'; '.join(evidence)})"
+        else:
+            named = "; ".join(evidence)
+        return (
+            f"{named}: did you overwrite (=) instead of accumulating (+=)? Every window of every"
+            " example adds its contribution to each gradient"
+        )
     for name, got, expected in (("dW", dW, expected_dW), ("db", db, expected_db),
                                 ("dA_prev", dA_prev, expected_dA)):  # fmt: skip
         if got is not None and _scaled(got, expected):
@@ -929,7 +1038,21 @@ def _pool_backward_hint(result: CaseResult) -> str | None:
     got = _array(result.got)
     if got is None or got.shape != result.expected.shape:
         return None
-    if _mode(result.args) == "average" and _scaled(got, result.expected):
+    mode = _mode(result.args)
+    if mode in ("max", "average") and _zeros_instead(got, result.expected):
+        return (
+            f"{mode} mode returned zeros: is your {mode} branch reached? the mode is the string"
+            f' "{mode}"'
+        )
+    dA = _array(result.args[0])
+    if mode == "max" and dA is not None and dA.ndim == 4 and got.ndim == 4:
+        windows = dA.shape[1] * dA.shape[2]  # each window routes its gradient to one entry
+        if np.max(np.count_nonzero(got, axis=(1, 2))) > windows:
+            return (
+                "max mode sends a window's gradient to more than one entry: the mask marks only"
+                " the maximum of the window of the input A_prev (example i, channel c)"
+            )
+    if mode == "average" and _scaled(got, result.expected):
         return (
             "average mode is off by a constant factor: each entry of an f x f window gets"
             " dA[i, h, w, c] / (f * f) (distribute_value(da, (f, f)))"
@@ -994,7 +1117,8 @@ def _flipped_kernel_hint(results: Sequence[CaseResult]) -> str | None:
                 continue
             if _close(got, other.expected[0]):
                 return (
-                    "kernel flipped: that is convolution; this layer computes cross-correlation,"
+                    "your kernel is flipped (that is true convolution; the layer computes"
+                    " cross-correlation: W[0, 0] multiplies the window's top-left), so use"
                     " sum(a_slice_prev * W[:, :, :, c]) with W as given"
                 )
     return None
@@ -1149,6 +1273,8 @@ def _diagnose(exercise: str, results: Sequence[CaseResult]) -> str | None:
     for result in results:
         if not result.passed and isinstance(result.got, Raised):
             hint = _raised_hint(exercise, result.got)
+            if exercise == "conv_forward" and not hint:
+                hint = _whole_filters_hint(result)
             if hint:
                 return hint
     if exercise in ("pool_forward", "pool_backward"):
@@ -1159,6 +1285,8 @@ def _diagnose(exercise: str, results: Sequence[CaseResult]) -> str | None:
         hint = _flipped_kernel_hint(results)
         if hint:
             return hint
+    if exercise == "pool_backward" and _only_first_example_everywhere(results):
+        return _FIRST_EXAMPLE_HINT
     if exercise in ("conv_forward", "pool_forward"):
         hint = _consistent_shape_hint(exercise, results)
         if hint:
@@ -1259,8 +1387,10 @@ def _run_public_test(exercise: str, target) -> None:
         got, error = _call(target, case.args)
         mismatch = compare_output(exercise, before, got, case.expected, "values")
         results.append(CaseResult(case.tags, before, got, case.expected, mismatch is None))
-        if mismatch is None:
-            mismatch = modified_inputs(exercise, before, case.args)
+        # A changed input is said first, whatever the values: it may be why they are wrong
+        # (a cache overwritten, then read), and no diagnosis of the values should hide it.
+        modified = None if isinstance(got, Raised) else modified_inputs(exercise, before, case.args)
+        mismatch = modified or mismatch
         if mismatch is None:
             mismatch = compare_output(exercise, before, got, case.expected, "cache")
         if mismatch is not None:
@@ -1275,7 +1405,9 @@ def _run_public_test(exercise: str, target) -> None:
     ):
         print(f"{exercise}: {NOT_DONE_YET} (it raises NotImplementedError).")
         return None
-    case, before, mismatch = failures[0]
+    case, before, mismatch = next(
+        (failure for failure in failures if failure[2].kind == "modified"), failures[0]
+    )
     lines = [
         f"{exercise} failed {len(failures)} of {len(cases)} checks.",
         f'First failure, case "{case.label}": {describe_call(exercise, before)}',
