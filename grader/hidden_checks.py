@@ -678,10 +678,10 @@ def _hint(exercise, rows, judged) -> str:
     """What a failing check tells the student, without quoting hidden data.
 
     When some failing case returned a value: the sentence of the first structural failure (else
-    the first failure), then the diagnosis of ``public_tests.diagnose`` over the cases that
-    returned a value (a pattern such as "fails only when pad = 0" built on calls that raised would
-    describe values that never came back). When every failing case raised: say so, with the
-    exception type (a hidden case's error is its first word only).
+    the first failure), then the diagnosis of ``public_tests.diagnose`` over every case (one that
+    raised counts as failing, its message unread: see ``_diagnose``), or, when an input was changed
+    in place, that. When every failing case raised: say so, with the exception type (a hidden
+    case's error is its first word only).
     """
     failed = [(result, mismatch, hidden) for result, mismatch, hidden in rows if mismatch]
     returned = [row for row in failed if not isinstance(row[0].got, public_tests.Raised)]
@@ -694,6 +694,14 @@ def _hint(exercise, rows, judged) -> str:
         summary += f"; it also raised {_exception_names(raised)} on other cases"
     if mismatch.kind in public_tests.QUIET_KINDS:
         return summary
+    # An input changed in place is said first, whatever the values: it may be why they are wrong
+    # (a cache overwritten, then read), and a diagnosis of the values would hide it.
+    modified = next(
+        (m for _, other_rows in judged for _, m, _ in other_rows if m and m.kind == "modified"),
+        None,
+    )
+    if modified is not None:
+        return f"{summary}. Hint: {modified.summary}"
     # The whole exercise first: its patterns ("fails only when pad = 0") and pairs (both modes
     # of one input) span checks. Then this check's failures against every passing case.
     every = [result for _, other_rows in judged for result, _, _ in other_rows]
@@ -705,11 +713,23 @@ def _hint(exercise, rows, judged) -> str:
 
 
 def _diagnose(exercise, results) -> str | None:
-    """``public_tests.diagnose`` on the cases that returned a value."""
+    """``public_tests.diagnose`` when some case returned a wrong value. A case that raised still
+    counts as failing in patterns over cases (without it, "fails only when windows overlap"
+    could be said while a case without overlap raised), but what it raised is not read: its
+    message could come from hidden inputs."""
     returned = [r for r in results if not isinstance(r.got, public_tests.Raised)]
     if not any(not r.passed for r in returned):
         return None
-    return public_tests.diagnose(exercise, returned)
+    unread = public_tests.Raised("")
+    return public_tests.diagnose(
+        exercise,
+        [
+            public_tests.CaseResult(r.tags, r.args, unread, r.expected, False)
+            if isinstance(r.got, public_tests.Raised)
+            else r
+            for r in results
+        ],
+    )
 
 
 def _exception_names(rows) -> str:

@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pytest
 
+import public_tests
 from grader import hidden_checks as hc
 from grader.calls import Call, Outcome, Unsupported
 from grader.exercises import EXERCISE_NAMES
@@ -19,6 +20,7 @@ from tests.catalogue import Variant, load
 from tests.catalogue.canonical import CANONICAL
 from tests.catalogue.correct import CORRECT
 from tests.catalogue.mistakes import MISTAKES
+from tests.test_public_tests import GRADIENTS, contradictions
 
 SEED = 20241121
 
@@ -447,3 +449,55 @@ def test_outcomes_must_match_checks():
     checks = hc.hidden_checks("zero_pad", SEED)
     with pytest.raises(ValueError):
         hc.judge("zero_pad", checks, reference_outcomes("zero_pad", checks)[:-1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Hints that are never wrong (issue 10), on the hidden cases.
+
+
+def test_modified_input_is_said_before_any_diagnosis_of_values():
+    """When an input is changed in place and values are wrong too (pool_backward writing into
+    the cache's A_prev, then reading its zeros), does every failed check say so, rather than
+    diagnose the values ("fails only in max mode")?"""
+    variant = next(
+        v
+        for v in MISTAKES
+        if (v.exercise, v.label) == ("pool_backward", "gradient-written-into-A_prev")
+    )
+    _, verdicts = judged_mistake(variant)
+    failed = [v for v in verdicts if not v.passed]
+    assert len(failed) > 1
+    for verdict in failed:
+        assert "modified its input in place (cache changed)" in verdict.hint, verdict
+        assert "max mode" not in verdict.hint
+
+
+@pytest.mark.parametrize("variant", MISTAKES, ids=lambda v: f"{v.exercise}:{v.label}")
+def test_grader_hint_never_contradicts_failing_cases(variant: Variant):
+    """Does no failed check's diagnosis claim what the exercise's failing hidden cases refute
+    (the rules of tests/test_public_tests.py, ``contradictions``, applied to every case the
+    grader judged)?"""
+    checks = hc.hidden_checks(variant.exercise, SEED)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # wrong code averages empty slices
+        outcomes = run_in_process(function_of(variant), checks)
+    verdicts = hc.judge(variant.exercise, checks, outcomes)
+    rows = []
+    for check, check_outcomes in zip(checks, outcomes, strict=True):
+        for case, outcome in zip(check.cases, check_outcomes, strict=True):
+            got = hc._returned(outcome, case.hidden)
+            expected = hc._expected(variant.exercise, case)
+            args = case.call.args
+
+            def compare(aspect, got=got, expected=expected, args=args):
+                return public_tests.compare_output(variant.exercise, args, got, expected, aspect)
+
+            right = {name for name in GRADIENTS if compare(name) is None}
+            rows.append((case, got, compare("values"), right))
+    for verdict in verdicts:
+        if verdict.passed or "Hint: " not in verdict.hint:
+            continue
+        summary, diagnosis = verdict.hint.split(". Hint: ", 1)
+        headline = public_tests.Mismatch(summary.split(" ", 1)[0], "values", summary, summary)
+        found = contradictions(variant.exercise, diagnosis, rows, headline)
+        assert found == [], (verdict.name, verdict.hint)
