@@ -1297,6 +1297,13 @@ def _diagnose(exercise: str, results: Sequence[CaseResult]) -> str | None:
     return _first_hint(_GENERIC_HINTS[exercise], results)
 
 
+# What the public test says when wrong values match no known mistake.
+NO_DIAGNOSIS = (
+    "none of the known mistakes matches these failures: compare got with expected above, and"
+    " each step of your code with the notebook's description"
+)
+
+
 def diagnose(exercise: str, results: Sequence[CaseResult]) -> str | None:
     """A targeted hint for a known mistake shown by ``results``, or None when none is recognised.
 
@@ -1418,6 +1425,8 @@ def _run_public_test(exercise: str, target) -> None:
     hint = None if mismatch.kind in QUIET_KINDS else diagnose(exercise, results)
     if hint:
         lines.append(f"Hint: {hint}")
+    elif mismatch.kind == "values":  # say so rather than guess
+        lines.append(f"Hint: {NO_DIAGNOSIS}")
     raise AssertionError("\n".join(lines)) from first_error
 
 

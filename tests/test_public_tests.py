@@ -458,3 +458,18 @@ def test_contradiction_rules_catch_the_issue_10_hints():
     wrong = "average mode is off by a constant factor: each entry of an f x f window gets dA"
     assert contradictions("pool_backward", wrong, avg_rows, headline)
     assert contradictions("pool_backward", "fails only in max mode", avg_rows, headline)
+
+
+def test_unrecognised_wrong_values_are_said_plainly():
+    """Do wrong values that match no known mistake get a plain "none of the known mistakes
+    matches" instead of a guess?"""
+    distribute_value = _loaded("distribute_value")
+
+    def off_in_one_corner(dz, shape):
+        a = distribute_value(dz, shape)
+        a[0, 0] += 0.37
+        return a
+
+    with pytest.raises(AssertionError) as caught:
+        public_tests.distribute_value_test(off_in_one_corner)
+    assert str(caught.value).splitlines()[-1] == f"Hint: {public_tests.NO_DIAGNOSIS}"
