@@ -28,11 +28,12 @@ returned objects: only exact ``np.ndarray``, tuple/list, dict and builtin number
 accepted, and NaN equals nothing.
 
 Hints. A failing check names its first structural problem (else its first failure), then adds
-the diagnosis of ``public_tests.diagnose`` (the same the public tests print) built only on the
-cases that returned a value. When every failing case raised, the hint says so and names the
-exception type: a hidden case's error is reduced to its first word (the type), never the
-student's message; only a public case's message may feed a diagnosis. Hints never quote hidden
-inputs, expected values or code.
+an input changed in place, if any case changed one, else the diagnosis of
+``public_tests.diagnose`` (the same the public tests print), given only when some case returned
+a wrong value; a case that raised counts there as failing, its message unread. When every
+failing case raised, the hint says so and names the exception type: a hidden case's error is
+reduced to its first word (the type), never the student's message; only a public case's message
+may feed a diagnosis. Hints never quote hidden inputs, expected values or code.
 """
 
 from __future__ import annotations
