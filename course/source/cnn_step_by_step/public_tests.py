@@ -3,15 +3,16 @@
 Each ``<exercise>_test(target)`` calls the student's function on the public cases stored in
 ``public_tests_data.npz`` (next to this file; inputs drawn once from ``np.random.default_rng(seed)``
 and expected outputs computed once by the instructors' reference, see ``authoring/public_data.py``).
-It raises ``AssertionError`` naming the first failing case, what was wrong (got vs expected) and,
-when it recognises a known mistake, a targeted hint; otherwise it prints one success line and
-returns None. Backward tests use stored caches, never the student's forward functions. In a
-notebook, a test first runs the cell that defined the function alone, as the grader does
-(``submission_check.check_cell``), and fails naming any helper, import or variable the function
-uses that its cell does not define. The backward part is optional: while a backward function
-raises NotImplementedError on every case (its stub), its test and gradient check print "optional
-part not done yet" instead of failing, so that a notebook whose graded part is complete passes
-`nbgrader validate`; any other failure still raises.
+It raises ``AssertionError`` naming the first failing case, what was wrong (got vs expected)
+and, when it recognises a known mistake, a targeted hint (wrong values that match none say so);
+otherwise it prints one success line and returns None. Backward tests use stored caches, never
+the student's forward functions. In a notebook, a test first runs the cell that defined the
+function alone, as the grader does (``submission_check.check_cell``), and fails naming any
+helper, import or variable the function uses that its cell does not define. The backward part is
+optional: while a backward function raises NotImplementedError on every case (its stub), its
+test and gradient check print "optional part not done yet" instead of failing, so that a
+notebook whose graded part is complete passes `nbgrader validate`; any other failure still
+raises.
 
 What is checked, in this order, for every case:
   1. the call returned (an exception counts as a failure; the original traceback is chained),
@@ -19,6 +20,7 @@ What is checked, in this order, for every case:
   3. the cache, for conv_forward ``(A_prev, W, b, hparameters)`` and pool_forward
      ``(A_prev, hparameters)``: the very inputs, in that order, unpadded,
   4. the inputs are unchanged after the call (compared with a copy taken before it).
+An input changed in place is reported first, whatever the values: it may be why they are wrong.
 
 Tolerances: floating-point values must satisfy ``np.isclose(got, expected, rtol=1e-7,
 atol=1e-9)`` (float64 arithmetic in any summation order is far inside that); cached inputs,
