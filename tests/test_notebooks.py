@@ -571,9 +571,9 @@ def test_create_mask_docstring_allows_the_public_windows():
 
 
 def test_framework_section_agrees_with_pytorch(solution_run):
-    """With torch installed, do the solution's layers agree with PyTorch's conv2d, max_pool2d,
-    avg_pool2d and autograd to 1e-6 (the cells raise otherwise), every comparison printed?"""
-    pytest.importorskip("torch")
+    """With torch installed (requirements-dev.txt pins it: no skip), do the solution's layers
+    agree with PyTorch's conv2d, max_pool2d, avg_pool2d and autograd to 1e-6 (the cells raise
+    otherwise), every comparison printed?"""
     text = "".join(stream_text(cell_with_id(solution_run, cell)) for cell in FRAMEWORK_CELLS)
     for name in TORCH_COMPARISONS:
         assert f"{name}: agrees with PyTorch" in text, text
@@ -583,7 +583,6 @@ def test_framework_section_agrees_with_pytorch(solution_run):
 def test_framework_section_is_friendly_before_the_exercises_are_done(student_run):
     """In the untouched student notebook, does the PyTorch section say what is not done yet
     instead of failing?"""
-    pytest.importorskip("torch")
     forward, backward = (cell_with_id(student_run, cell) for cell in FRAMEWORK_CELLS)
     assert not errors(forward) and not errors(backward)
     assert "Part 1 is not done yet" in stream_text(forward)
