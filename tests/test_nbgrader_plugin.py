@@ -503,6 +503,8 @@ def test_export_adds_part_columns_that_add_up_to_nbgraders_score(graded_course):
 
 COMMENT_BOXES = """() => [...document.querySelectorAll('textarea.comment')]
   .map(box => box.getAttribute('placeholder') || '')"""
+COMMENTS_LOADED = """() => [...document.querySelectorAll('textarea.comment')]
+  .every(box => (box.getAttribute('placeholder') || '') !== '')"""
 
 
 @pytest.mark.browser
@@ -533,6 +535,9 @@ def test_formgrader_shows_why_a_submission_needs_manual_grading(graded_course, t
             for student, submission in ids.items():
                 page.goto(f"{server.url}/formgrader/submissions/{submission}/", timeout=60_000)
                 page.wait_for_selector("textarea.comment", timeout=30_000)
+                # formgrader's scripts fill each box's placeholder once its comments are fetched
+                # (the auto comment, else a default message): wait for every box, not just one.
+                page.wait_for_function(COMMENTS_LOADED, timeout=30_000)
                 shown[student] = page.evaluate(COMMENT_BOXES)
         finally:
             browser.close()
