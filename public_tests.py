@@ -15,12 +15,20 @@ notebook whose graded part is complete passes `nbgrader validate`; any other fai
 raises.
 
 What is checked, in this order, for every case:
-  1. the call returned (an exception counts as a failure; the original traceback is chained),
+  1. the call returned (an exception counts as a failure; the student's exception is chained),
   2. None -> type -> tuple length -> shape -> scalar-ness -> dtype -> NaN/infinity -> values,
   3. the cache, for conv_forward ``(A_prev, W, b, hparameters)`` and pool_forward
      ``(A_prev, hparameters)``: the very inputs, in that order, unpadded,
   4. the inputs are unchanged after the call (compared with a copy taken before it).
 An input changed in place is reported first, whatever the values: it may be why they are wrong.
+
+What a failure shows: the message (the case, got vs expected, a hint) and, when the student's
+code raised, where it raised in that very case, as the student's own frames: in IPython (a
+notebook) the AssertionError renders itself that way (``_render_traceback_``), with no line of
+this file. When the values are wrong but the structure is right, a notebook also shows a figure
+of the failing case (expected, got, where they differ; ``show=False`` turns it off); outside a
+Jupyter kernel it is drawn only where pyplot is already in use with an interactive backend, so
+scripts, test runs and the grader's sandbox neither draw nor import matplotlib.
 
 Tolerances: floating-point values must satisfy ``np.isclose(got, expected, rtol=1e-7,
 atol=1e-9)`` (float64 arithmetic in any summation order is far inside that); cached inputs,
@@ -60,10 +68,15 @@ from __future__ import annotations
 
 import copy
 import functools
+import io
 import json
 import linecache
 import math
+import os
 import re
+import sys
+import sysconfig
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -1345,6 +1358,8 @@ def _call(target: Callable, args: tuple) -> tuple[object, BaseException | None]:
     try:
         return target(*args), None
     except Exception as exc:  # every error of the student's code is a failed check
+        # Its traceback starts in this frame: keep only the frames of the student's call.
+        exc.__traceback__ = _beyond_this_file(exc.__traceback__)
         return Raised(f"{type(exc).__name__}: {exc}"), exc
 
 
@@ -1378,18 +1393,18 @@ def _alone_problems(exercise: str, target) -> list[str]:
     ]
 
 
-def _run_public_test(exercise: str, target) -> None:
+def _run_public_test(exercise: str, target, show: bool) -> None:
     if not callable(target):
-        raise AssertionError(
+        raise _failure(
             f"{exercise}_test expects your function {exercise}; got a {type(target).__name__}"
         )
     alone = _alone_problems(exercise, target)
     if alone:
-        raise AssertionError(
+        raise _failure(
             f"{exercise} works here but not in the grader, which runs its\n"
             "cell alone after the setup cell:\n" + "\n".join(alone)
         )
-    results, failures, first_error = [], [], None
+    results, failures = [], []
     cases = public_cases(exercise)
     for case in cases:
         before = copy.deepcopy(case.args)
@@ -1403,8 +1418,7 @@ def _run_public_test(exercise: str, target) -> None:
         if mismatch is None:
             mismatch = compare_output(exercise, before, got, case.expected, "cache")
         if mismatch is not None:
-            failures.append((case, before, mismatch))
-            first_error = first_error or error
+            failures.append((case, before, mismatch, got, error))
     if not failures:
         print(f"{exercise}: all {len(cases)} checks passed.")
         return None
@@ -1414,7 +1428,8 @@ def _run_public_test(exercise: str, target) -> None:
     ):
         print(f"{exercise}: {NOT_DONE_YET} (it raises NotImplementedError).")
         return None
-    case, before, mismatch = next(
+    # The traceback shown, if any, is the named case's own (never another case's).
+    case, before, mismatch, got, error = next(
         (failure for failure in failures if failure[2].kind == "modified"), failures[0]
     )
     lines = [
@@ -1423,53 +1438,277 @@ def _run_public_test(exercise: str, target) -> None:
         f"  {mismatch.detail}",
     ]
     if len(failures) > 1:
-        lines.append("Failing cases: " + "; ".join(f'"{c.label}"' for c, _, _ in failures))
+        lines.append("Failing cases: " + "; ".join(f'"{f[0].label}"' for f in failures))
     hint = None if mismatch.kind in QUIET_KINDS else diagnose(exercise, results)
     if hint:
         lines.append(f"Hint: {hint}")
     elif mismatch.kind == "values":  # say so rather than guess
         lines.append(f"Hint: {NO_DIAGNOSIS}")
-    raise AssertionError("\n".join(lines)) from first_error
+    if show and mismatch.kind == "values":
+        _show_difference(exercise, case.label, mismatch.what, got, case.expected)
+    raise _failure("\n".join(lines), error, case.label) from error
 
 
-def zero_pad_test(target) -> None:
-    """Check zero_pad(X, pad) on the public cases; raise AssertionError with a hint if wrong."""
-    return _run_public_test("zero_pad", target)
+def zero_pad_test(target, show=True) -> None:
+    """Check zero_pad(X, pad) on the public cases; raise AssertionError with a hint if wrong.
+
+    Every test: ``show=False`` draws no figure of a wrong answer in a notebook."""
+    return _run_public_test("zero_pad", target, show)
 
 
-def conv_single_step_test(target) -> None:
+def conv_single_step_test(target, show=True) -> None:
     """Check conv_single_step(a_slice_prev, W, b) on the public cases."""
-    return _run_public_test("conv_single_step", target)
+    return _run_public_test("conv_single_step", target, show)
 
 
-def conv_forward_test(target) -> None:
+def conv_forward_test(target, show=True) -> None:
     """Check conv_forward(A_prev, W, b, hparameters): Z, the cache and untouched inputs."""
-    return _run_public_test("conv_forward", target)
+    return _run_public_test("conv_forward", target, show)
 
 
-def pool_forward_test(target) -> None:
+def pool_forward_test(target, show=True) -> None:
     """Check pool_forward(A_prev, hparameters, mode) in both modes, and mode's default."""
-    return _run_public_test("pool_forward", target)
+    return _run_public_test("pool_forward", target, show)
 
 
-def conv_backward_test(target) -> None:
+def conv_backward_test(target, show=True) -> None:
     """Check conv_backward(dZ, cache) on stored caches (your conv_forward is not used)."""
-    return _run_public_test("conv_backward", target)
+    return _run_public_test("conv_backward", target, show)
 
 
-def create_mask_from_window_test(target) -> None:
+def create_mask_from_window_test(target, show=True) -> None:
     """Check create_mask_from_window(x) on windows without ties."""
-    return _run_public_test("create_mask_from_window", target)
+    return _run_public_test("create_mask_from_window", target, show)
 
 
-def distribute_value_test(target) -> None:
+def distribute_value_test(target, show=True) -> None:
     """Check distribute_value(dz, shape)."""
-    return _run_public_test("distribute_value", target)
+    return _run_public_test("distribute_value", target, show)
 
 
-def pool_backward_test(target) -> None:
+def pool_backward_test(target, show=True) -> None:
     """Check pool_backward(dA, cache, mode) on stored caches (your pool_forward is not used)."""
-    return _run_public_test("pool_backward", target)
+    return _run_public_test("pool_backward", target, show)
+
+
+# ---------------------------------------------------------------------------------------------
+# How a failure reads: the message, and the student's own frames when their code raised.
+
+MAX_FRAMES_SHOWN = 6  # of the student's code, the innermost ones (a deep recursion stays short)
+_THIS_FILE = os.path.normcase(os.path.abspath(__file__))
+
+
+def _beyond_this_file(tb):
+    """The traceback ``tb`` without its leading frames in this file."""
+    while tb is not None and _library_of(tb.tb_frame.f_code.co_filename) == "public_tests":
+        tb = tb.tb_next
+    return tb
+
+
+def _library_of(filename: str) -> str | None:
+    """Whose code ``filename`` holds: "public_tests", an installed package (e.g. "numpy") or
+    "the standard library"; None for the student's code (a notebook cell, their own file)."""
+    path = os.path.normcase(os.path.abspath(filename))
+    if path == _THIS_FILE:
+        return "public_tests"
+    parts = path.split(os.sep)
+    for index, part in enumerate(parts[:-1]):
+        if part in ("site-packages", "dist-packages"):
+            return parts[index + 1].removesuffix(".py")
+    if filename.startswith("<frozen "):
+        return "the standard library"
+    stdlib = os.path.normcase(sysconfig.get_paths()["stdlib"]) + os.sep
+    return "the standard library" if path.startswith(stdlib) else None
+
+
+def _ipython_shell():
+    """The running IPython shell, or None (IPython is never imported here)."""
+    ipython = sys.modules.get("IPython")
+    try:
+        return ipython.get_ipython() if ipython is not None else None
+    except Exception:  # an IPython being torn down
+        return None
+
+
+def _frame_location(frame: traceback.FrameSummary) -> str:
+    """``Cell In[3], line 11, in conv_backward`` as IPython names a cell, else the file."""
+    shell = _ipython_shell()
+    try:
+        named = shell.compile.format_code_name(frame.filename) if shell is not None else None
+    except Exception:  # an IPython without format_code_name
+        named = None
+    where = f"{named[0]} {named[1]}" if named else f'File "{frame.filename}"'
+    return f"{where}, line {frame.lineno}, in {frame.name}"
+
+
+def _student_frames(error: BaseException) -> list[str]:
+    """Where the student's code raised ``error``: two lines per frame of their code (where, the
+    line), one per run of library frames, the innermost MAX_FRAMES_SHOWN frames of their code."""
+    entries: list[list] = []  # ["code", location, line] or ["library", name, count]
+    for frame in traceback.extract_tb(error.__traceback__):
+        library = _library_of(frame.filename)
+        if library is None:
+            entries.append(["code", _frame_location(frame), (frame.line or "").strip()])
+        elif entries and entries[-1][:2] == ["library", library]:
+            entries[-1][2] += 1
+        else:
+            entries.append(["library", library, 1])
+    code = [index for index, entry in enumerate(entries) if entry[0] == "code"]
+    lines = []
+    if len(code) > MAX_FRAMES_SHOWN:
+        first = code[-MAX_FRAMES_SHOWN]
+        lines.append(f"  ... {sum(e[0] == 'code' for e in entries[:first])} outer frames")
+        entries = entries[first:]
+    for kind, what, detail in entries:
+        if kind == "code":
+            lines += [f"  {what}", f"    {detail}"] if detail else [f"  {what}"]
+        else:
+            lines.append(f"  ... {detail} frame{'s' * (detail > 1)} inside {what}")
+    return lines
+
+
+def _failure(
+    message: str, cause: BaseException | None = None, label: str | None = None
+) -> AssertionError:
+    """An AssertionError of ``message`` that IPython shows short: the message, then (when the
+    student's code raised ``cause``, in case ``label``) the student's own frames, and no line of
+    this file. Elsewhere (pytest, a script) it is an ordinary AssertionError; the caller chains
+    ``cause``. The type stays AssertionError: nbgrader validate and pytest rely on it."""
+    failure = AssertionError(message)
+    report = [f"AssertionError: {message}"]
+    if cause is not None:
+        report.append(f'Where your code raised {type(cause).__name__}, in case "{label}":')
+        report += _student_frames(cause)
+    # IPython prints what an exception's _render_traceback_ returns instead of its traceback and
+    # chain (ultratb's protocol, used by ipyparallel); an attribute of this instance only.
+    failure._render_traceback_ = functools.partial(list, "\n".join(report).splitlines())
+    return failure
+
+
+# ---------------------------------------------------------------------------------------------
+# The figure of a wrong answer: expected, got and where they differ, for one example and channel.
+
+# Backends that draw into files or a notebook, never into a window of their own.
+_NON_INTERACTIVE_BACKENDS = frozenset({"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"})
+
+
+def _drawing_place() -> str | None:
+    """Where a figure can be shown: "inline" in a Jupyter kernel; "window" in a program already
+    using pyplot with an interactive backend, on a display; None elsewhere (a script, a test run,
+    the grader's sandbox), which then never imports matplotlib."""
+    shell = _ipython_shell()
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        return "inline"
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is None:
+        return None
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        return None
+    backend = str(pyplot.get_backend()).lower()
+    if backend in _NON_INTERACTIVE_BACKENDS or backend.startswith("module://"):
+        return None
+    return "window"
+
+
+def _difference_planes(exercise: str, what: str, got, expected):
+    """(name of the plane, expected, got, close) as 2-D float arrays: the example and channel
+    (for dW the pair of channels; for db every channel) holding the worst entry; None when the
+    output is not such an array (a scalar, the wrong structure)."""
+    if exercise in ("conv_forward", "pool_forward"):
+        name = "Z" if exercise == "conv_forward" else "A"
+        got, expected = (got[0] if type(got) in (tuple, list) and got else None), expected[0]
+    elif exercise == "conv_backward":
+        if what not in ("dA_prev", "dW", "db") or type(got) not in (tuple, list):
+            return None
+        index = ("dA_prev", "dW", "db").index(what)
+        name, got, expected = what, got[index], expected[index]
+    else:
+        name = {"zero_pad": "X_pad", "distribute_value": "a", "pool_backward": "dA_prev"}.get(
+            exercise, what
+        )
+    if type(got) is not np.ndarray or type(expected) is not np.ndarray:
+        return None
+    if got.shape != expected.shape or got.ndim not in (2, 4) or got.dtype.kind not in "biuf":
+        return None
+    got, expected = got.astype(np.float64), expected.astype(np.float64)
+    if not np.all(np.isfinite(got)):
+        return None
+    close = np.isclose(got, expected, rtol=RTOL, atol=ATOL)
+    worst = np.unravel_index(
+        int(np.argmax(np.where(close, -1.0, np.abs(got - expected)))), got.shape
+    )
+    if got.ndim == 2:
+        plane, title = (slice(None), slice(None)), name
+    elif name == "dW":
+        plane, title = (
+            (slice(None), slice(None), worst[2], worst[3]),
+            f"dW[:, :, {worst[2]}, {worst[3]}]",
+        )
+    elif name == "db":
+        plane, title = (0, 0), "db[0, 0] (every channel)"
+    else:
+        plane, title = (
+            (worst[0], slice(None), slice(None), worst[3]),
+            f"{name}[{worst[0]}, :, :, {worst[3]}]",
+        )
+    return title, expected[plane], got[plane], close[plane]
+
+
+def _draw_difference(figure, heading: str, expected, got, close) -> None:
+    axes = figure.subplots(1, 3)
+    low, high = min(expected.min(), got.min()), max(expected.max(), got.max())
+    for ax, values, title in zip(axes[:2], (expected, got), ("expected", "got"), strict=True):
+        image = ax.imshow(values, cmap="viridis", vmin=low, vmax=high)
+        ax.set_title(title, fontsize=9)
+    figure.colorbar(image, ax=list(axes[:2]), shrink=0.8)
+    difference = got - expected
+    limit = max(float(np.max(np.abs(difference))), ATOL)
+    image = axes[2].imshow(difference, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    rows, columns = np.nonzero(~close)
+    axes[2].scatter(columns, rows, marker="x", s=14, c="black", linewidths=0.8)
+    wrong = int(np.count_nonzero(~close))
+    axes[2].set_title(f"got - expected (x: {wrong} of {close.size} wrong)", fontsize=9)
+    figure.colorbar(image, ax=axes[2], shrink=0.8)
+    for ax in axes:
+        ax.tick_params(labelsize=7)
+        for axis, size in ((ax.yaxis, expected.shape[0]), (ax.xaxis, expected.shape[1])):
+            if size <= 12:
+                axis.set_ticks(range(size))
+    figure.suptitle(heading, fontsize=10)
+
+
+def _show_difference(exercise: str, label: str, what: str, got, expected) -> bool:
+    """Show expected, got and got - expected of a failing case's output where a figure can be
+    shown (see _drawing_place): inline in a notebook, else in a window. True when shown. Never
+    raises: a figure must not hide the failure it illustrates."""
+    try:
+        place = _drawing_place()
+        planes = None if place is None else _difference_planes(exercise, what, got, expected)
+        if planes is None:
+            return False
+        title, expected, got, close = planes
+        heading = f'{exercise}, case "{label}": {title}'
+        if place == "window":
+            import matplotlib.pyplot as pyplot
+
+            figure = pyplot.figure(figsize=(9, 3), layout="constrained")
+            _draw_difference(figure, heading, expected, got, close)
+            pyplot.show(block=False)
+            return True
+        from IPython.display import display
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(9, 3), dpi=80, layout="constrained")
+        _draw_difference(figure, heading, expected, got, close)
+        png = io.BytesIO()
+        figure.savefig(png, format="png")
+        text = f"<figure: expected, got and got - expected of {heading}>"
+        display({"image/png": png.getvalue(), "text/plain": text}, raw=True)
+        return True
+    except Exception:  # matplotlib missing or broken, no display
+        return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1509,7 +1748,7 @@ def _gradient_array(name: str, value, shape: tuple) -> np.ndarray:
     """The student's gradient as an array of the expected shape, or an AssertionError."""
     if type(value) is not np.ndarray or value.shape != shape:
         got = value.shape if type(value) is np.ndarray else type(value).__name__
-        raise AssertionError(f"{name} is {got}; expected an array of shape {shape}")
+        raise _failure(f"{name} is {got}; expected an array of shape {shape}")
     return value
 
 
@@ -1519,7 +1758,7 @@ def _report_gradients(name: str, errors: dict[str, float], tolerance: float) -> 
         print(f"{name}: gradients match the numerical ones (relative errors {shown}).")
         return
     bad = ", ".join(key for key, value in errors.items() if not value <= tolerance)
-    raise AssertionError(
+    raise _failure(
         f"{name}: the analytic gradient of {bad} differs from the numerical gradient (relative"
         f" errors {shown}; tolerance {tolerance:g}). Your backward function does not match your"
         " forward function."

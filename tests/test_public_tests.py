@@ -8,12 +8,16 @@ import copy
 import re
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
+from nbclient import NotebookClient
 
 import public_tests
+from authoring.notebooks import this_python_kernel
 from tests.catalogue import Variant, load
 from tests.catalogue.canonical import CANONICAL
 from tests.catalogue.correct import CORRECT
@@ -95,6 +99,9 @@ STUDENT_MODULE_IMPORTS = {
     "submission_check.py": {"numpy", "public_tests", "graded_cells"},
     "graded_cells.py": set(),
 }
+# Imported inside a function only, where that function is called in a notebook alone: the
+# figure of a wrong answer (IPython and matplotlib are there; test_outside_a_notebook_...).
+NOTEBOOK_ONLY_IMPORTS = {"public_tests.py": {"IPython", "matplotlib"}}
 
 
 @pytest.mark.parametrize("module", sorted(STUDENT_MODULE_IMPORTS))
@@ -102,15 +109,22 @@ def test_public_tests_imports_only_numpy_and_stdlib(module):
     """Does each student-facing module import nothing but the standard library, numpy and the
     other student modules it needs (never the grader, the authoring tools or the tests)?"""
     tree = ast.parse((ROOT / module).read_text())
-    imported = set()
+    imported, top_level = set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
+            names = {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             assert node.level == 0, "relative import"
-            imported.add(node.module.split(".")[0])
+            names = {node.module.split(".")[0]}
+        else:
+            continue
+        imported |= names
+        if node in tree.body:
+            top_level |= names
     allowed = set(sys.stdlib_module_names) | {"__future__"} | STUDENT_MODULE_IMPORTS[module]
-    assert imported <= allowed, imported - allowed
+    notebook_only = NOTEBOOK_ONLY_IMPORTS.get(module, set())
+    assert imported <= allowed | notebook_only, imported - allowed - notebook_only
+    assert not top_level & notebook_only
     assert not imported & {"grader", "authoring", "tests"}
 
 
@@ -151,6 +165,201 @@ def test_error_in_student_code_is_chained():
         public_tests.zero_pad_test(crashing)
     assert isinstance(caught.value.__cause__, ZeroDivisionError)
     assert "raised ZeroDivisionError: boom" in str(caught.value)
+    frames = traceback.extract_tb(caught.value.__cause__.__traceback__)
+    assert [frame.name for frame in frames] == ["crashing"]  # no frame of public_tests.py
+
+
+def test_failure_renders_short_in_ipython():
+    """Does the AssertionError carry what IPython prints instead of its traceback: the message,
+    then where the student's code raised, in the case the message names?"""
+
+    def crashing(X, pad):
+        raise ZeroDivisionError("boom")
+
+    with pytest.raises(AssertionError) as caught:
+        public_tests.zero_pad_test(crashing)
+    report = caught.value._render_traceback_()
+    label = public_tests.public_cases("zero_pad")[0].label
+    assert report[0].startswith("AssertionError: zero_pad failed ")
+    assert report[1].startswith(f'First failure, case "{label}"')
+    assert f'Where your code raised ZeroDivisionError, in case "{label}":' in report
+    assert report[-2:] == [
+        f'  File "{__file__}", line {crashing.__code__.co_firstlineno + 1}, in crashing',
+        '    raise ZeroDivisionError("boom")',
+    ]
+
+
+# --- what a failure shows in a notebook: a real kernel (nbclient) ------------------------------
+
+MAX_ERROR_LINES = 15
+RAISES_WHEN_PAD_IS_0 = Variant(
+    "zero_pad",
+    "raises-when-pad-is-0",
+    """
+def zero_pad(X, pad):
+    if pad == 0:
+        raise ValueError("pad must be positive")
+    return np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+""",
+)
+DW_AVERAGED = next(v for v in MISTAKES if v.label == "dW-averaged-over-examples")
+FORGOT_STRIDE = next(v for v in MISTAKES if v.label == "forgot-stride")
+# (name, cells): scenarios other than one catalogued mistake; the last-but-one cell runs a test.
+SCENARIOS = {
+    # conv_backward right, the student's zero_pad wrong only for pad = 0 (issue 10: the traceback
+    # shown came from another case than the one the message named)
+    "zero_pad raising at pad = 0": [
+        RAISES_WHEN_PAD_IS_0.source,
+        CANONICAL["conv_backward"].source,
+        "conv_backward_test(conv_backward)",
+        CANONICAL["zero_pad"].source,
+    ],
+    # ... and conv_backward also wrong on values, in an earlier case than the error
+    "zero_pad raising at pad = 0, dW wrong": [
+        RAISES_WHEN_PAD_IS_0.source,
+        DW_AVERAGED.source,
+        "conv_backward_test(conv_backward)",
+        CANONICAL["zero_pad"].source + CANONICAL["conv_backward"].source,
+    ],
+    "forgot-stride, show=False": [
+        FORGOT_STRIDE.source,
+        "conv_forward_test(conv_forward, show=False)",
+        CANONICAL["conv_forward"].source,
+    ],
+    "canonical conv_forward": ["conv_forward_test(conv_forward)"],
+}
+
+
+def _mistake_cells(variant: Variant) -> list[str]:
+    return [
+        variant.source,
+        f"{variant.exercise}_test({variant.exercise})",
+        CANONICAL[variant.exercise].source,  # the next cells test against the right one
+    ]
+
+
+@pytest.fixture(scope="module")
+def in_a_kernel() -> dict[str, list]:
+    """Every catalogued mistake and every scenario run in one ipykernel of this Python, from the
+    repository's root (public_tests.py beside): the outputs of each test cell, by variant label
+    ("exercise:label") or scenario name."""
+    runs = {f"{v.exercise}:{v.label}": _mistake_cells(v) for v in MISTAKES} | SCENARIOS
+    cells = ["import numpy as np\nfrom public_tests import *"]
+    cells += [canonical.source for canonical in CANONICAL.values()]
+    test_cell = {}
+    for name, run in runs.items():
+        test_cell[name] = len(cells) + (len(run) - 2 if len(run) > 1 else 0)
+        cells += run
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    client = NotebookClient(
+        notebook,
+        km=this_python_kernel(),
+        timeout=120,
+        allow_errors=True,
+        resources={"metadata": {"path": str(ROOT)}},
+    )
+    client.execute()
+    return {name: notebook.cells[index].outputs for name, index in test_cell.items()}
+
+
+def _error_text(outputs) -> str:
+    errors = [output for output in outputs if output.output_type == "error"]
+    assert len(errors) == 1, outputs
+    assert errors[0].ename == "AssertionError"  # nbgrader validate and pytest rely on it
+    return "\n".join(errors[0].traceback)
+
+
+def _figures(outputs) -> int:
+    return sum("image/png" in output.get("data", {}) for output in outputs)
+
+
+def test_a_failure_in_a_notebook_is_short_and_shows_no_internals(in_a_kernel):
+    """Acceptance (issue 10, item 2): is every catalogued mistake's error output in a notebook
+    at most 15 lines, the message first, with no line of public_tests.py and no chain?"""
+    for variant in MISTAKES:
+        text = _error_text(in_a_kernel[f"{variant.exercise}:{variant.label}"])
+        lines = text.splitlines()
+        assert len(lines) <= MAX_ERROR_LINES, text
+        assert lines[0].startswith(f"AssertionError: {variant.exercise} failed"), text
+        assert "public_tests" not in text and "Traceback" not in text, text
+        assert "direct cause" not in text and "\x1b[" not in text, text
+
+
+def test_the_traceback_shown_is_the_named_cases(in_a_kernel):
+    """Does the traceback, when the student's code raised, come from the very case the message
+    names, with the student's frames only (their zero_pad raising at pad = 0, under the pad = 0
+    case), and is none shown when the case named did not raise, even if another case did (issue
+    10: a traceback of the pad = 0 case under the heading of another)?"""
+    label = "pad = 0, overlapping windows"
+    lines = _error_text(in_a_kernel["zero_pad raising at pad = 0"]).splitlines()
+    assert lines[1].startswith(f'First failure, case "{label}": conv_backward('), lines
+    where = lines.index(f'Where your code raised ValueError, in case "{label}":')
+    assert re.fullmatch(r"  Cell In\[\d+\], line \d+, in conv_backward", lines[where + 1])
+    assert lines[where + 2] == "    A_prev_pad = zero_pad(A_prev, pad)"
+    assert re.fullmatch(r"  Cell In\[\d+\], line \d+, in zero_pad", lines[where + 3])
+    assert lines[where + 4 :] == ['    raise ValueError("pad must be positive")']
+
+    lines = _error_text(in_a_kernel["zero_pad raising at pad = 0, dW wrong"]).splitlines()
+    first = public_tests.public_cases("conv_backward")[0].label
+    assert first != label and lines[1].startswith(f'First failure, case "{first}"'), lines
+    assert "dW has the right shape but wrong values" in lines[2], lines
+    assert not any("raise" in line for line in lines[3:]), lines
+
+    raised = 0
+    for variant in MISTAKES:
+        lines = _error_text(in_a_kernel[f"{variant.exercise}:{variant.label}"]).splitlines()
+        named = re.match(r'First failure, case "(.*?)": ', lines[1]).group(1)
+        for line in lines:
+            if line.startswith("Where your code raised"):
+                raised += 1
+                assert line.endswith(f'in case "{named}":'), lines
+    assert raised >= 10
+
+
+def test_a_wrong_answer_shows_its_difference_figure(in_a_kernel):
+    """Acceptance (issue 10, item 6): does a failure on values (structure right) show one
+    figure, before the message, any other failure none, a passing test none, and show=False
+    none?"""
+    drawn = 0
+    for variant in MISTAKES:
+        outputs = in_a_kernel[f"{variant.exercise}:{variant.label}"]
+        message = _error_text(outputs)
+        on_values = "right shape but wrong values" in message or "values other than" in message
+        assert _figures(outputs) == on_values, (variant.label, message)
+        if on_values:
+            assert outputs[0].output_type == "display_data" and outputs[-1].output_type == "error"
+            assert outputs[0].data["text/plain"].startswith("<figure: expected, got and got -")
+            drawn += 1
+    assert drawn >= 30
+    assert _figures(in_a_kernel["forgot-stride, show=False"]) == 0
+    _error_text(in_a_kernel["forgot-stride, show=False"])
+    passing = in_a_kernel["canonical conv_forward"]
+    assert [output.output_type for output in passing] == ["stream"]
+
+
+def test_outside_a_notebook_nothing_is_drawn_or_imported():
+    """Does a failing test outside IPython (a script, the grader's sandbox) draw nothing and
+    import neither matplotlib nor IPython?"""
+    script = (
+        "import sys, numpy as np, public_tests\n"
+        "def zero_pad(X, pad):\n"
+        "    return np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0))) + 1.0\n"
+        "try:\n"
+        "    public_tests.zero_pad_test(zero_pad)\n"
+        "except AssertionError as failure:\n"
+        "    assert 'wrong values' in str(failure)\n"
+        "print(sorted(m for m in ('matplotlib', 'IPython') if m in sys.modules))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "DISPLAY": ":0"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert completed.stdout.strip() == "[]", completed.stdout + completed.stderr
 
 
 def test_not_a_function_is_rejected():
