@@ -4,7 +4,9 @@ One JupyterLab server (this venv, temporary HOME and Jupyter dirs, a token, nbgr
 extensions off as in the student install) serves a temporary copy of what the notebook needs;
 headless Chromium, driven by Playwright, opens it, runs Run > Run All Cells from the menu and
 waits for the kernel to finish. The tests below then read the rendered page. A full-page
-screenshot goes to build/browser/solution.png for a human to look at.
+screenshot goes to build/browser/solution.png for a human to look at. A second, small notebook
+(one right and one wrong implementation) shows the figure of a wrong answer:
+build/browser/difference.png.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from authoring.release import CHECK_MODULES
 from grader import reference
 from grader.exercises import EXERCISES
 from tests.browser.jupyterlab import CHROMIUM, CHROMIUM_ARGS, jupyterlab
+from tests.catalogue.canonical import CANONICAL
+from tests.catalogue.mistakes import MISTAKES
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -233,3 +237,88 @@ def test_screenshot_was_saved(rendered):
         width, height = image.size
     assert width == VIEWPORT["width"]
     assert height > 2 * VIEWPORT["height"]
+
+
+# --- the figure of a wrong answer (issue 10, item 6) ------------------------------------------
+
+DIFFERENCE_NOTEBOOK = "difference.ipynb"
+DIFFERENCE_SCREENSHOT = REPO_ROOT / "build" / "browser" / "difference.png"
+WRONG_CONV_FORWARD = next(
+    v for v in MISTAKES if (v.exercise, v.label) == ("conv_forward", "forgot-stride")
+)
+CELL_OUTPUTS = """cells => cells.map(cell => ({
+  images: [...cell.querySelectorAll('.jp-OutputArea-output img')].map(i => i.naturalWidth),
+  stdout: [...cell.querySelectorAll('.jp-OutputArea-output[data-mime-type*="stdout"]')]
+    .map(o => o.innerText).join(''),
+  errors: [...cell.querySelectorAll('.jp-OutputArea-output[data-mime-type*="stderr"]')]
+    .map(o => o.innerText),
+}))"""
+
+
+def _difference_notebook() -> dict:
+    """The setup cell, a right pool_forward and its test, then a conv_forward that forgets the
+    stride and its test, last (Run All stops at an error)."""
+    solution = json.loads(NOTEBOOK.read_text())
+    cells = [
+        "import numpy as np\nfrom public_tests import *",
+        *(CANONICAL[name].source.strip() for name in ("zero_pad", "conv_single_step")),
+        CANONICAL["pool_forward"].source.strip(),
+        "pool_forward_test(pool_forward)",
+        WRONG_CONV_FORWARD.source.strip(),
+        "conv_forward_test(conv_forward)",
+    ]
+    return {
+        "cells": [
+            {"cell_type": "code", "metadata": {}, "source": source, "outputs": [],
+             "execution_count": None}
+            for source in cells
+        ],
+        "metadata": solution["metadata"],
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def difference_cells(tmp_path_factory) -> list[dict]:
+    """Run the small notebook of one right and one wrong implementation in JupyterLab; the
+    outputs of each code cell as the page shows them; a screenshot for a human."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = chromium_or_fail()
+    base = tmp_path_factory.mktemp("difference")
+    root = base / "notebook"
+    root.mkdir()
+    for name in NEIGHBOURS:
+        shutil.copy(REPO_ROOT / name, root / name)
+    notebook = _difference_notebook()
+    (root / DIFFERENCE_NOTEBOOK).write_text(json.dumps(notebook))
+    kernel_name = notebook["metadata"]["kernelspec"]["display_name"]
+    with jupyterlab(root, base / "environment") as server, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(server.lab_url(DIFFERENCE_NOTEBOOK).replace("/lab/tree/", "/doc/tree/"))
+            _run_all_cells(page, kernel_name)
+            cells = page.eval_on_selector_all(f"{PANEL} .jp-CodeCell", CELL_OUTPUTS)
+            _full_page_screenshot(page, DIFFERENCE_SCREENSHOT)
+        finally:
+            browser.close()
+    return cells
+
+
+def test_difference_figure_shows_for_a_failing_test_only(difference_cells):
+    """Acceptance (issue 10, item 6): does the failing public test's cell show the figure of
+    its wrong answer (a rendered image) above a short message, and the passing one none?"""
+    passing, failing = difference_cells[-3], difference_cells[-1]
+    assert passing["images"] == [] and passing["errors"] == [], passing
+    assert "pool_forward: all " in passing["stdout"]
+    assert len(failing["images"]) == 1 and failing["images"][0] > 0, failing
+    assert len(failing["errors"]) == 1, failing
+    message = failing["errors"][0].strip().splitlines()
+    assert message[0].startswith("AssertionError: conv_forward failed"), message
+    assert len(message) <= 15 and "public_tests" not in failing["errors"][0], message
+    from PIL import Image
+
+    with Image.open(DIFFERENCE_SCREENSHOT) as image:
+        assert image.size[0] == VIEWPORT["width"]
