@@ -1576,9 +1576,10 @@ def _failure(
     ``cause``. The type stays AssertionError: nbgrader validate and pytest rely on it."""
     failure = AssertionError(message)
     report = [f"AssertionError: {message}"]
-    if cause is not None:
-        report.append(f'Where your code raised {type(cause).__name__}, in case "{label}":')
-        report += _student_frames(cause)
+    frames = [] if cause is None else _student_frames(cause)
+    if frames:
+        where = f', in case "{label}"' if label else ""
+        report += [f"Where your code raised {type(cause).__name__}{where}:", *frames]
     # IPython prints what an exception's _render_traceback_ returns instead of its traceback and
     # chain (ultratb's protocol, used by ipyparallel); an attribute of this instance only.
     failure._render_traceback_ = functools.partial(list, "\n".join(report).splitlines())
@@ -1765,6 +1766,13 @@ def _report_gradients(name: str, errors: dict[str, float], tolerance: float) -> 
     )
 
 
+def _raised_in_check(name: str, error: Exception) -> AssertionError:
+    """The short failure of a gradient check whose call of the student's functions raised:
+    the error, and where in the student's code (no frame of this file)."""
+    error.__traceback__ = _beyond_this_file(error.__traceback__)
+    return _failure(f"{name} gradient check: {type(error).__name__}: {error}", error)
+
+
 def _not_done(name: str) -> None:
     """A gradient check of a function that still raises NotImplementedError: the optional part
     left untouched, which must not stop a Run All or fail `nbgrader validate`."""
@@ -1778,7 +1786,8 @@ def check_conv_gradients(conv_forward, conv_backward, seed=0, tolerance=GRADIENT
     upstream gradient dZ; the loss is sum(Z * dZ). Checks your backward against your forward:
     run the public tests as well. Raises AssertionError with the relative errors when one
     exceeds ``tolerance`` (1e-6); prints them otherwise, or that the optional part is not done
-    yet when a function raises NotImplementedError.
+    yet when a function raises NotImplementedError. Any other error of your functions fails as
+    an AssertionError naming it (chained).
     """
     rng = np.random.default_rng(seed)
     A_prev = rng.standard_normal((2, 4, 5, 3))
@@ -1791,6 +1800,8 @@ def check_conv_gradients(conv_forward, conv_backward, seed=0, tolerance=GRADIENT
         dA_prev, dW, db = conv_backward(dZ.copy(), cache)
     except NotImplementedError:
         return _not_done("conv_backward")
+    except Exception as error:  # the student's code (or what it returned) failed
+        raise _raised_in_check("conv_backward", error) from error
 
     def Z_of(_):
         return conv_forward(A_prev, W, b, dict(hparameters))[0]
@@ -1815,7 +1826,8 @@ def check_pool_gradients(
     least 0.05 apart, so a step of eps never changes which entry is a window's maximum.
     Raises AssertionError with the relative error when it exceeds ``tolerance``; prints it
     otherwise, or that the optional part is not done yet when a function raises
-    NotImplementedError.
+    NotImplementedError. Any other error of your functions fails as an AssertionError naming it
+    (chained).
     """
     rng = np.random.default_rng(seed)
     shape = (2, 5, 6, 2)
@@ -1824,9 +1836,12 @@ def check_pool_gradients(
     try:
         A, cache = pool_forward(A_prev.copy(), dict(hparameters), mode)
         dA = rng.standard_normal(np.shape(A))
-        dA_prev = _gradient_array("dA_prev", pool_backward(dA.copy(), cache, mode), shape)
+        returned = pool_backward(dA.copy(), cache, mode)
     except NotImplementedError:
         return _not_done(f"pool_backward ({mode})")
+    except Exception as error:  # the student's code (or what it returned) failed
+        raise _raised_in_check(f"pool_backward ({mode})", error) from error
+    dA_prev = _gradient_array("dA_prev", returned, shape)
 
     def A_of(_):
         return pool_forward(A_prev, dict(hparameters), mode)[0]
@@ -1851,7 +1866,7 @@ def check_parameter_count(answer, f: int, n_C_prev: int, n_C: int) -> None:
         return
     weights, biases = f * f * n_C_prev * n_C, n_C
     if isinstance(answer, bool) or not isinstance(answer, (int, np.integer)):
-        raise AssertionError(f"parameter count: expected a whole number, got {answer!r}")
+        raise _failure(f"parameter count: expected a whole number, got {answer!r}")
     if answer == weights + biases:
         print(f"parameter count: right, {weights} weights and {biases} biases.")
         return
@@ -1863,7 +1878,7 @@ def check_parameter_count(answer, f: int, n_C_prev: int, n_C: int) -> None:
         hint = "each filter spans all n_C_prev input channels"
     else:
         hint = "each filter has f * f * n_C_prev weights and one bias"
-    raise AssertionError(f"parameter count: {answer} is not right: {hint}.")
+    raise _failure(f"parameter count: {answer} is not right: {hint}.")
 
 
 __all__ += ["check_parameter_count"]

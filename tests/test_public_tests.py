@@ -476,6 +476,36 @@ def test_pool_gradient_check_passes_on_canonical_and_fails_on_broken(mode, capsy
         public_tests.check_pool_gradients(pool_forward, swapped_backward, mode)
 
 
+@pytest.mark.parametrize("backward", ["conv_backward", "pool_backward"])
+def test_gradient_check_reports_an_error_short(backward):
+    """Does an error of the student's functions in a gradient check fail as an AssertionError
+    naming it, chained, that IPython shows with the student's frames and none of ours?"""
+    forward = _loaded(backward.replace("backward", "forward"))
+
+    def crashing(*args):
+        raise ValueError("boom")
+
+    check = getattr(public_tests, f"check_{backward.split('_')[0]}_gradients")
+    with pytest.raises(
+        AssertionError, match=f"{backward}.* gradient check: ValueError: boom"
+    ) as caught:
+        check(forward, crashing)
+    assert isinstance(caught.value.__cause__, ValueError)
+    report = caught.value._render_traceback_()
+    assert report[-2:] == [
+        f'  File "{__file__}", line {crashing.__code__.co_firstlineno + 1}, in crashing',
+        '    raise ValueError("boom")',
+    ]
+    assert f'"{public_tests.__file__}"' not in "\n".join(report)
+
+
+def test_parameter_count_failure_renders_short():
+    """Does a wrong parameter count fail with the message alone in IPython?"""
+    with pytest.raises(AssertionError) as caught:
+        public_tests.check_parameter_count(1, f=5, n_C_prev=3, n_C=8)
+    assert caught.value._render_traceback_() == [f"AssertionError: {caught.value}"]
+
+
 def test_numerical_gradient_of_a_known_function():
     """Is the centred difference exact (to rounding) on a quadratic?"""
     x = np.array([[1.0, -2.0], [0.5, 3.0]])
