@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import traceback
+import types
 from pathlib import Path
 
 import nbformat
@@ -336,6 +337,28 @@ def test_a_wrong_answer_shows_its_difference_figure(in_a_kernel):
     _error_text(in_a_kernel["forgot-stride, show=False"])
     passing = in_a_kernel["canonical conv_forward"]
     assert [output.output_type for output in passing] == ["stream"]
+
+
+@pytest.mark.parametrize(
+    ("backend", "display", "place"),
+    [("TkAgg", ":0", "window"), ("agg", ":0", None), ("TkAgg", None, None)],
+)
+def test_outside_a_kernel_a_figure_needs_pyplot_an_interactive_backend_and_a_display(
+    backend, display, place, monkeypatch
+):
+    """Is the figure drawn outside a Jupyter kernel only in a window of a program already using
+    pyplot with an interactive backend, on a display (never in a script or the sandbox)?"""
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+    monkeypatch.delitem(sys.modules, "matplotlib.pyplot", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    if display is None:
+        monkeypatch.delenv("DISPLAY", raising=False)
+    else:
+        monkeypatch.setenv("DISPLAY", display)
+    assert public_tests._drawing_place() is None  # pyplot not in use
+    pyplot = types.SimpleNamespace(get_backend=lambda: backend)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", pyplot)
+    assert public_tests._drawing_place() == place
 
 
 def test_outside_a_notebook_nothing_is_drawn_or_imported():
