@@ -1779,6 +1779,12 @@ def _not_done(name: str) -> None:
     print(f"{name}: gradient check skipped, {NOT_DONE_YET} (NotImplementedError).")
 
 
+def _forward_not_done(name: str, forward: str) -> None:
+    """A gradient check whose forward function (Part 1, graded) still raises
+    NotImplementedError: say so, rather than blame the optional backward function."""
+    print(f"{name}: gradient check skipped, {forward} (Part 1) is not done yet.")
+
+
 def check_conv_gradients(conv_forward, conv_backward, seed=0, tolerance=GRADIENT_TOLERANCE):
     """Compare conv_backward with centred differences of conv_forward on a small random layer.
 
@@ -1797,10 +1803,15 @@ def check_conv_gradients(conv_forward, conv_backward, seed=0, tolerance=GRADIENT
     try:
         Z, cache = conv_forward(A_prev.copy(), W.copy(), b.copy(), dict(hparameters))
         dZ = rng.standard_normal(np.shape(Z))
+    except NotImplementedError:
+        return _forward_not_done("conv_backward", "conv_forward")
+    except Exception as error:  # the student's code (or what it returned) failed
+        raise _raised_in_check("conv_forward", error) from error
+    try:
         dA_prev, dW, db = conv_backward(dZ.copy(), cache)
     except NotImplementedError:
         return _not_done("conv_backward")
-    except Exception as error:  # the student's code (or what it returned) failed
+    except Exception as error:
         raise _raised_in_check("conv_backward", error) from error
 
     def Z_of(_):
@@ -1836,10 +1847,15 @@ def check_pool_gradients(
     try:
         A, cache = pool_forward(A_prev.copy(), dict(hparameters), mode)
         dA = rng.standard_normal(np.shape(A))
+    except NotImplementedError:
+        return _forward_not_done(f"pool_backward ({mode})", "pool_forward")
+    except Exception as error:  # the student's code (or what it returned) failed
+        raise _raised_in_check(f"pool_forward ({mode})", error) from error
+    try:
         returned = pool_backward(dA.copy(), cache, mode)
     except NotImplementedError:
         return _not_done(f"pool_backward ({mode})")
-    except Exception as error:  # the student's code (or what it returned) failed
+    except Exception as error:
         raise _raised_in_check(f"pool_backward ({mode})", error) from error
     dA_prev = _gradient_array("dA_prev", returned, shape)
 

@@ -522,6 +522,21 @@ def test_gradient_check_reports_an_error_short(backward):
     assert f'"{public_tests.__file__}"' not in "\n".join(report)
 
 
+@pytest.mark.parametrize("backward", ["conv_backward", "pool_backward"])
+def test_a_gradient_check_blames_part_1_when_the_forward_function_is_not_done(backward, capsys):
+    """With the forward function (Part 1) still raising NotImplementedError, does the gradient
+    check say that Part 1 is not done (not the optional part), and raise nothing?"""
+
+    def not_done(*args):
+        raise NotImplementedError
+
+    forward = backward.replace("backward", "forward")
+    check = getattr(public_tests, f"check_{backward.split('_')[0]}_gradients")
+    check(not_done, not_done)
+    out = capsys.readouterr().out
+    assert f"{forward} (Part 1) is not done yet" in out and public_tests.NOT_DONE_YET not in out
+
+
 def test_parameter_count_failure_renders_short():
     """Does a wrong parameter count fail with the message alone in IPython?"""
     with pytest.raises(AssertionError) as caught:
