@@ -154,3 +154,4 @@ c.ExportApp.plugin_class = "grader.nbgrader_plugin.PartsCsvExport"
 # c.TrustedGrader.processes = 8  # processes and threads of one exercise
 # c.TrustedGrader.sandbox_memory_bytes = 2 << 30  # the whole sandbox, where a cgroup can be had
 # c.TrustedGrader.sandbox = True  # False: no bubblewrap, for the grader's own development only
+# c.TrustedGrader.scheduler = ""  # "tcp://HOST:PORT": `cnn-grader grade` on a Dask cluster

@@ -9,9 +9,12 @@ Settings: ``grade`` reads the ``c.TrustedGrader`` settings (secret file, limits,
 
 One notebook: a readable report, or with ``--json`` exactly one JSON object on stdout
 (``Grade.to_json``). Several notebooks (or ``--csv``): graded ``--jobs`` at a time with a progress
-bar on stderr, a summary table on stdout, and optionally one CSV row per notebook. With ``--json``
-and several notebooks, stdout holds one JSON object per line (JSON Lines), each with ``student``
-and ``file`` added. Logs and warnings always go to stderr, so stdout stays machine-readable.
+bar on stderr, a summary table on stdout, and optionally one CSV row per notebook. With
+``--json`` and several notebooks, stdout holds one JSON object per line (JSON Lines), each with
+``student`` and ``file`` added. With ``--scheduler tcp://HOST:PORT`` (or
+``c.TrustedGrader.scheduler``), they are graded on the checked workers of a Dask cluster instead
+(``grader.executor``), with the same output (one notebook too gets the summary).
+Logs and warnings always go to stderr, so stdout stays machine-readable.
 
 Exit status: 0 whenever grades were produced (an unreadable notebook gets total 0 and an
 ``error``: that is a grade, not a failure); 2 for misuse (bad arguments, bad configuration);
@@ -41,6 +44,7 @@ import textwrap
 from pathlib import Path
 
 from grader import intake, settings
+from grader.executor import ClusterError
 from grader.exercises import EXERCISES, part_points
 from grader.grade import (
     GraderConfigError,
@@ -83,7 +87,12 @@ course secret:
 settings:
   --config FILE, else ./nbgrader_config.py when present: c.TrustedGrader.secret_file,
   exercise_seconds, submission_seconds, cpu_seconds, memory_bytes, processes,
-  sandbox_memory_bytes and sandbox (see the README).
+  sandbox_memory_bytes, sandbox and scheduler (see the README).
+
+a Dask cluster (--scheduler tcp://HOST:PORT):
+  each submission is graded on a worker of the cluster, in its sandbox; every worker is checked
+  first (bubblewrap, the same grader version, the same course secret, by fingerprint) and any
+  mismatch stops the run, nothing graded (exit 1). Needs pip install 'cnn-step-by-step[dask]'.
 
 student ids (summary, CSV):
   submitted/<student>/<assignment>/x.ipynb (nbgrader layout) -> <student>; otherwise the file
@@ -93,7 +102,8 @@ exit status:
   0  grades produced (an unreadable notebook is graded 0 with an "error": still exit 0)
   2  misuse: bad arguments or configuration
   3  the sandbox is missing: install bubblewrap, or --no-sandbox for development only
-  1  the sandbox failed before running any student code (one line says why), or the grader
+  1  the sandbox failed before running any student code (one line says why), a Dask worker
+     was refused or the scheduler cannot be reached, or the grader
      itself failed (a bug: the traceback says where)
 """
 
@@ -165,6 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--csv", type=Path, default=None, metavar="FILE", help="write one row per notebook here"
     )
     grade.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    grade.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="grade on the workers of this Dask scheduler (needs the [dask] extra; default: "
+        "c.TrustedGrader.scheduler, else a local pool of --jobs)",
+    )
     add_report_command(commands)
     grade.add_argument(
         "--config",
@@ -228,6 +245,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     args.limits = args.settings.limits()
     args.no_sandbox = args.no_sandbox or not args.settings.sandbox
+    args.scheduler = args.scheduler or args.settings.scheduler or None
+    if args.scheduler and args.no_sandbox:
+        print("error: a Dask cluster grades in the sandbox only (no --no-sandbox)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.scheduler and args.seed is not None:
+        print("error: --seed does not apply to a Dask cluster", file=sys.stderr)
+        return EXIT_USAGE
     if secret_source == "development default" and args.seed is None:
         log.warning(
             "no course secret (c.TrustedGrader.secret_file, GRADER_SECRET): hidden inputs use "
@@ -241,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         # This warning, once, replaces grader.sandbox's, which it logs on every notebook.
         logging.getLogger("grader.sandbox").addFilter(_without_per_run_no_sandbox_warning)
     try:
-        if len(args.notebooks) == 1 and args.csv is None:
+        if len(args.notebooks) == 1 and args.csv is None and not args.scheduler:
             return _grade_single(args)
         return _grade_batch(args)
     except BrokenPipeError:  # stdout closed early (`... | head`): not an error of the grader
@@ -255,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_NO_SANDBOX
+    except ClusterError as error:
+        print(f"error: {error} (nothing was graded)", file=sys.stderr)
+        return EXIT_SANDBOX_FAILED
     except SandboxError as error:  # the message's first line says why; the rest is the harness's
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(
@@ -343,6 +370,7 @@ def _grade_batch(args) -> int:
             progress=not args.quiet,
             limits=args.limits,
             secret=args.secret,
+            scheduler=args.scheduler,
         )
     )
     grades = [next(graded) if reason is None else unreadable_grade(reason) for reason in refusals]

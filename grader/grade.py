@@ -27,7 +27,6 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from grader.calls import Call
@@ -36,9 +35,7 @@ from grader.extract import Extraction, extract
 from grader.hidden_checks import hidden_checks, judge
 from grader.sandbox import (
     Limits,
-    SandboxUnavailable,
     SubmissionRun,
-    require_sandbox,
     run_submission,
 )
 from grader.verdict import ExerciseVerdict, Grade, exercise_score
@@ -217,46 +214,43 @@ def grade_many(
     progress: bool = True,
     limits: Limits | None = None,
     secret: bytes | None = None,
+    scheduler: str | None = None,
 ) -> list[Grade]:
     """Grade many notebooks, ``jobs`` sandboxes at a time; results in the order of ``paths``.
 
     Each grade is exactly what ``grade_notebook`` gives alone (the seed depends only on the
     secret and the code, never on the order or the worker). One submission's failure never
-    touches another's: an unexpected error becomes that notebook's ``error``. The student code
-    runs in its own sandbox process, so the workers are threads that wait on it.
-    Raises SandboxUnavailable (before grading anything else) when bubblewrap cannot run.
+    touches another's: an unexpected error becomes that notebook's ``error``. The work goes to
+    an executor (``grader.executor``): threads here that wait on each sandbox process, or, with
+    ``scheduler`` (``tcp://HOST:PORT``), the checked workers of a Dask cluster (``jobs`` unused).
+    Raises SandboxUnavailable (before grading anything else) when bubblewrap cannot run, and
+    grader.executor.ClusterError when the cluster cannot grade.
     """
+    from grader.executor import DaskCluster, LocalPool, print_description
+
     paths = [Path(path) for path in paths]
-    if sandbox:
-        require_sandbox()  # fail before grading anything, not halfway through a class
+    if scheduler:
+        if not sandbox:
+            raise GraderConfigError("a Dask cluster grades in the sandbox only")
+        if secret is None:
+            secret, _ = grading_secret()
+        executor = DaskCluster(scheduler, limits=limits, secret=secret)
+    else:
+        executor = LocalPool(jobs=jobs, sandbox=sandbox, limits=limits, secret=secret)
     grades: list[Grade | None] = [None] * len(paths)
-    bar = _progress_bar(len(paths), enabled=progress)
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {
-            pool.submit(_grade_one, path, sandbox, limits, secret): index
-            for index, path in enumerate(paths)
-        }
+    try:
+        if progress:
+            print_description(executor)
+        bar = _progress_bar(len(paths), enabled=progress)
         try:
-            for future in as_completed(futures):
-                grades[futures[future]] = future.result()
+            for index, grade in executor.grades(paths):
+                grades[index] = grade
                 bar.update(1)
-        except SandboxUnavailable:
-            for future in futures:
-                future.cancel()
-            raise
         finally:
             bar.close()
+    finally:
+        executor.close()
     return grades  # type: ignore[return-value]
-
-
-def _grade_one(path: Path, sandbox: bool, limits: Limits | None, secret: bytes | None) -> Grade:
-    try:
-        return grade_notebook(path, sandbox=sandbox, limits=limits, secret=secret)
-    except SandboxUnavailable:
-        raise
-    except Exception as error:  # a grader bug on one notebook must not stop the batch
-        log.exception("grading %s failed", path)
-        return unreadable_grade(f"internal grader error: {type(error).__name__}: {error}")
 
 
 def _progress_bar(total: int, *, enabled: bool):

@@ -76,6 +76,12 @@ class TrustedGrader(Configurable):
         help="Memory of the whole sandbox where a memory cgroup can be had (grader.memory_bound).",
     ).tag(config=True)
 
+    scheduler = Unicode(
+        "",
+        help="Address of a Dask scheduler (tcp://HOST:PORT) whose workers `cnn-grader grade` "
+        "grades on (grader.executor); empty: a local pool. --scheduler overrides it.",
+    ).tag(config=True)
+
     def limits(self) -> Limits:
         """The sandbox's ``Limits`` with these settings."""
         assert set(LIMIT_TRAITS) <= {field.name for field in fields(Limits)}

@@ -39,16 +39,20 @@ def pinned_versions() -> dict[str, str]:
 
 
 def test_dependencies_accept_the_pinned_requirements():
-    """Does every runtime dependency (and the postgres extra) of pyproject.toml accept the exact
-    version requirements.txt (requirements-dev.txt) pins, so .venv and an install agree?"""
+    """Does every runtime dependency (and every extra: postgres, dask) of pyproject.toml accept
+    the exact version requirements.txt (requirements-dev.txt) pins, so .venv and an install
+    agree?"""
     pins = pinned_versions()
     project = PYPROJECT["project"]
     declared = [Requirement(line) for line in project["dependencies"]]
-    declared += [Requirement(line) for line in project["optional-dependencies"]["postgres"]]
+    for extra in project["optional-dependencies"].values():
+        declared += [Requirement(line) for line in extra]
     assert {requirement.name.lower() for requirement in declared} >= {
         "numpy",
         "nbgrader",
         "psycopg2-binary",
+        "dask",
+        "distributed",
     }
     for requirement in declared:
         pinned = pins[requirement.name.lower()]

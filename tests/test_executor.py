@@ -1,0 +1,119 @@
+"""Does batch grading give the same grades on a Dask cluster as in the local pool, refuse a
+worker that is not this grader, and leave Dask alone when no scheduler is named?"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from distributed import LocalCluster
+
+from grader import cli, executor
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples").glob("*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """The address of a local cluster of two single-threaded worker processes (one per module:
+    starting one takes seconds)."""
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.fixture
+def submissions(tmp_path):
+    """The example notebooks (alice, bob, eve, other_edition) and an empty file."""
+    empty = tmp_path / "empty.ipynb"
+    empty.write_bytes(b"")
+    assert {path.stem for path in EXAMPLES} == {"alice", "bob", "eve", "other_edition"}
+    return [*EXAMPLES, empty]
+
+
+def test_the_cluster_gives_the_csv_of_the_local_pool(scheduler, submissions, tmp_path, capsys):
+    """Do the five submissions graded on the cluster give exactly the CSV (same grades, same
+    order) of the local pool, and does the run say where it graded?"""
+    paths = [str(path) for path in submissions]
+    local, cluster = tmp_path / "local.csv", tmp_path / "cluster.csv"
+    assert cli.main(["grade", *paths, "--jobs", "2", "--csv", str(local), "-q"]) == 0
+    capsys.readouterr()
+    assert cli.main(["grade", *paths, "--scheduler", scheduler, "--csv", str(cluster)]) == 0
+    stderr = capsys.readouterr().err
+    assert "grading on 2 Dask worker(s)" in stderr
+    assert cluster.read_text() == local.read_text()
+    assert "empty: not graded:" in stderr  # the run's summary of what could not be graded
+
+
+def test_a_worker_with_another_secret_is_refused(scheduler, submissions, monkeypatch, capsys):
+    """Does a client whose course secret differs from the workers' refuse to grade, naming each
+    worker and the difference, without grading anything (exit 1)?"""
+    monkeypatch.setenv("GRADER_SECRET", "not the workers' secret")
+    paths = [str(path) for path in submissions[:2]]
+    assert cli.main(["grade", *paths, "--scheduler", scheduler, "-q"]) == cli.EXIT_SANDBOX_FAILED
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "refusing to grade on the Dask cluster" in captured.err
+    assert captured.err.count("another course secret") == 2
+    assert "worker tcp://127.0.0.1:" in captured.err
+
+
+def test_a_worker_with_another_grader_version_is_refused(
+    scheduler, submissions, monkeypatch, capsys
+):
+    """Does a worker running other grader code than the client's get refused, by name?"""
+    monkeypatch.setattr(executor, "grader_version", lambda: "0123456789abcdef")
+    paths = [str(path) for path in submissions[:1]]
+    assert cli.main(["grade", *paths, "--scheduler", scheduler, "-q"]) == cli.EXIT_SANDBOX_FAILED
+    err = capsys.readouterr().err
+    assert "another grader version" in err and "here 0123456789abcdef" in err
+    assert "worker tcp://127.0.0.1:" in err
+
+
+def test_an_unreachable_scheduler_is_an_error_not_a_grade(submissions, monkeypatch, capsys):
+    """Does a scheduler nobody listens at stop the run with a message (exit 1)?"""
+    monkeypatch.setattr(executor, "CONNECT_SECONDS", 2)
+    paths = [str(path) for path in submissions[:1]]
+    status = cli.main(["grade", *paths, "--scheduler", "tcp://127.0.0.1:9", "-q"])
+    assert status == cli.EXIT_SANDBOX_FAILED
+    assert "cannot reach the Dask scheduler tcp://127.0.0.1:9" in capsys.readouterr().err
+
+
+def test_worker_problems_name_every_difference():
+    """Does the check of a worker's report name a missing sandbox, another version and another
+    secret, and nothing for a matching worker?"""
+    settings = {"grader_version": "v", "secret_fingerprint": executor.secret_fingerprint(b"s")}
+    good = {
+        "sandbox": None,
+        "grader_version": "v",
+        "secret_fingerprint": settings["secret_fingerprint"],
+    }
+    assert executor.worker_problems(good, settings) == []
+    bad = {"sandbox": "bwrap missing", "grader_version": "w", "secret_fingerprint": "x"}
+    problems = executor.worker_problems(bad, settings)
+    assert [problem.split(" ")[0] for problem in problems] == ["no", "another", "another"]
+    assert executor.secret_fingerprint(b"s") != executor.secret_fingerprint(b"t")
+
+
+def test_grading_without_a_scheduler_imports_no_dask(submissions, tmp_path):
+    """Does `python -m grader grade` without --scheduler leave dask and distributed unimported?"""
+    script = (
+        "import sys\n"
+        "from grader import cli\n"
+        f"status = cli.main(['grade', {str(submissions[-1])!r}, {str(submissions[-2])!r},"
+        f" '--csv', {str(tmp_path / 'out.csv')!r}, '-q'])\n"
+        "assert status == 0, status\n"
+        "loaded = sorted(name for name in sys.modules if name.split('.')[0] in "
+        "('dask', 'distributed'))\n"
+        "assert not loaded, loaded\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
