@@ -1,6 +1,8 @@
 """Does batch grading give the same grades on a Dask cluster as in the local pool, refuse a
 worker that is not this grader, and leave Dask alone when no scheduler is named?"""
 
+import dataclasses
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +11,8 @@ import pytest
 from distributed import LocalCluster
 
 from grader import cli, executor
+from grader.grade import grade_notebook
+from grader.sandbox import Limits
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.ipynb"))
@@ -117,3 +121,20 @@ def test_grading_without_a_scheduler_imports_no_dask(submissions, tmp_path):
         [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_task_grades_the_bytes_as_the_file_and_checks_its_worker_again():
+    """Does the worker's task, given a notebook's bytes, return the JSON of exactly the grade of
+    the file, and refuse (without grading) when the client's fingerprint is another's (a worker
+    that joined after the check)?"""
+    path = ROOT / "examples" / "bob.ipynb"
+    settings = {
+        "limits": dataclasses.asdict(Limits()),
+        "grader_version": executor.grader_version(),
+        "secret_fingerprint": executor.secret_fingerprint(executor.worker_secret()),
+    }
+    answer = json.loads(executor.grade_on_worker(path.read_bytes(), "../bob.ipynb", settings))
+    assert answer == {"grade": grade_notebook(path).to_json_dict()}
+    settings["secret_fingerprint"] = executor.secret_fingerprint(b"another")
+    answer = json.loads(executor.grade_on_worker(path.read_bytes(), "bob.ipynb", settings))
+    assert set(answer) == {"refused"} and "another course secret" in answer["refused"]
