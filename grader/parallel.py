@@ -1,6 +1,10 @@
 """Autograde a whole class on one machine in parallel, with nbgrader as the only gradebook writer.
 
     python -m grader.parallel [COURSE_DIR] [--jobs N] [--force] [--student GLOB]
+    python -m grader.parallel [COURSE_DIR] --scheduler tcp://HOST:PORT [--force] [--student GLOB]
+
+With ``--scheduler`` (or ``c.TrustedGrader.scheduler``), the workers of a Dask cluster autograde
+and record into a PostgreSQL gradebook themselves: see ``grader.cluster_autograde``. Otherwise:
 
 nbgrader's autograde handles one submission after another (nbgrader issue #174), and two
 ``nbgrader autograde`` processes on one SQLite gradebook fail on its lock. The expensive part here
@@ -300,9 +304,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--student", default="", help="only these students (nbgrader's glob, e.g. 'a*')"
     )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        help="autograde on the workers of this Dask scheduler, each recording into the course's "
+        "PostgreSQL gradebook (grader.cluster_autograde; default: c.TrustedGrader.scheduler, "
+        "else --jobs processes here)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     parser.add_argument("--verbose", "-v", action="store_true", help="nbgrader's INFO log")
     return parser
+
+
+def _configured_scheduler(course: Path) -> str:
+    """c.TrustedGrader.scheduler of the course's nbgrader_config.py ("" if none)."""
+    if not (course / "nbgrader_config.py").is_file():
+        return ""
+    return str(course_config(course).TrustedGrader.get("scheduler", ""))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -310,8 +328,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
+    course = args.course.resolve()
+    scheduler = args.scheduler or _configured_scheduler(course)
+    if scheduler:
+        from grader.cluster_autograde import autograde_on_cluster
+
+        return autograde_on_cluster(
+            course,
+            scheduler=scheduler,
+            assignment=args.assignment,
+            force=args.force,
+            student=args.student,
+            progress=not args.quiet,
+            log_level="INFO" if args.verbose else "WARN",
+        )
     return autograde_parallel(
-        args.course.resolve(),
+        course,
         assignment=args.assignment,
         jobs=args.jobs,
         force=args.force,
