@@ -468,7 +468,8 @@ def test_student_notebook_fails_only_where_code_is_missing(student_run):
     """Do the only errors of the untouched student notebook come from the graded part's stubs:
     each forward public test failing because its function is not implemented, and the
     pre-submission check saying so? Does the untouched optional part say "not done yet" in its
-    tests and gradient checks instead of failing (so that Run All gets to the check)?"""
+    tests and gradient checks (which name Part 1's function, untouched too) instead of failing,
+    so that Run All gets to the check?"""
     forward_tests = {e.test_cell_id for e in EXERCISES if e.part == "forward"}
     failing = set()
     for cell in code_cells(student_run):
@@ -484,7 +485,9 @@ def test_student_notebook_fails_only_where_code_is_missing(student_run):
         if grade_id in {e.test_cell_id for e in EXERCISES} - forward_tests:
             assert "optional part not done yet" in stream_text(cell), grade_id
         if cell.get("id") in GRADIENT_CHECK_CELLS:
-            assert "gradient check skipped, optional part not done yet" in stream_text(cell)
+            # Part 1 is untouched too: the check names the forward function, not Part 2.
+            assert "gradient check skipped" in stream_text(cell)
+            assert "(Part 1) is not done yet" in stream_text(cell)
     assert failing == forward_tests | {"submission_check"}
 
 
