@@ -1,16 +1,22 @@
 """Autograde an nbgrader course on a Dask cluster, each worker recording its own students into
 the course's PostgreSQL gradebook.
 
-    python -m grader.parallel COURSE --scheduler tcp://HOST:PORT [--force] [--student GLOB]
+    python -m grader.parallel COURSE --scheduler tcp://HOST:PORT [--batch N] [--force]
+        [--student GLOB]
 
-There is no single writer: on a worker, each task runs nbgrader's own ``autograde ASSIGNMENT
---student S --force`` in the course folder, which every worker sees at the same path (a shared
-filesystem, as JupyterHub deployments share their exchange). That run reads the course's
-``nbgrader_config.py``, so the intake and TrustedGrade grade the submission in the worker's
-sandbox, and nbgrader writes the student's rows into the gradebook and the student's autograded
-notebook itself. Only plain data crosses the network: the course folder's path, the assignment,
-the student id and the client's settings out (the same as ``grader.executor``: limits, grader
-version, secret fingerprint); the task's exit status and flagged reasons back.
+There is no single writer: on a worker, each task autogrades a batch of students in one child
+process (``python -m grader.cluster_autograde``) that runs nbgrader's own ``autograde ASSIGNMENT
+--student S --force`` (its ``AutogradeApp``) once per student of the batch, in the course folder,
+which every worker sees at the same path (a shared filesystem, as JupyterHub deployments share
+their exchange). Each run reads the course's ``nbgrader_config.py``, so the intake and
+TrustedGrade grade the submission in the worker's sandbox, and nbgrader writes the student's
+rows into the gradebook and the student's autograded notebook itself. Batches exist because
+starting nbgrader (importing it, nbconvert, SQLAlchemy, the grader) costs about 3 s, more than
+grading a submission: a batch pays it once. nbgrader's ``--student`` is one glob, which cannot
+name an arbitrary list of ids exactly, hence one ``AutogradeApp`` per student in one process.
+Only plain data crosses the network: the course folder's path, the assignment, the batch's
+student ids and the client's settings out (the same as ``grader.executor``: limits, grader
+version, secret fingerprint); each student's exit status and flagged reasons back.
 
 Why it is safe with several writers:
 
@@ -22,7 +28,8 @@ Why it is safe with several writers:
   student's submission, whose (assignment, student) is unique in nbgrader's schema.
 - A task is idempotent: it always runs with ``--force`` (the client has already decided, like
   nbgrader without ``--force``, which students still need grading), so a task run again after
-  its worker died replaces whatever the dead run left half done. nbgrader's subprocess dies with
+  its worker died replaces whatever the dead run left half done (the whole batch is graded
+  again, the students it had finished included, each replaced). nbgrader's process dies with
   its worker (``PR_SET_PDEATHSIG``): a killed worker leaves no orphan writing beside the retry,
   and its open transaction is rolled back by PostgreSQL when its connection drops.
 - Dask runs the task of a dead worker again elsewhere (up to its ``allowed-failures``); a task
@@ -35,6 +42,8 @@ autograded notebook (``grader.parallel.submissions_to_grade``), as nbgrader does
 from __future__ import annotations
 
 import ctypes
+import json
+import math
 import signal
 import subprocess
 import sys
@@ -51,6 +60,11 @@ SQLITE_REFUSED = (
     "is {url!r}: grade without --scheduler (one process records), or move the gradebook"
 )
 LOG_LINES_KEPT = 12
+# Batches per worker by default: a few each, so that a slow batch or a lost worker leaves the
+# others something to take, while each batch still pays nbgrader's start-up once for several.
+BATCHES_PER_WORKER = 4
+# The child's line announcing one student's result (anything else it prints is nbgrader's log).
+RESULT_MARKER = "cluster-autograde-result "
 
 
 def database_url(config, course: Path) -> str:
@@ -70,10 +84,12 @@ def autograde_on_cluster(
     student: str = "",
     progress: bool = True,
     log_level: str = "WARN",
+    batch: int = 0,
 ) -> int:
     """Autograde ``assignment`` of the course at ``course`` on the workers of ``scheduler``, each
-    recording its students into the PostgreSQL gradebook; return the exit status (0; 1 when a
-    submission could not be graded or the cluster refused; 2 for a configuration error)."""
+    recording its students into the PostgreSQL gradebook, ``batch`` students per task (0: a few
+    batches per worker, ``default_batch``); return the exit status (0; 1 when a submission
+    could not be graded or the cluster refused; 2 for a configuration error)."""
     from tqdm import tqdm
 
     from grader.executor import ClusterError, DaskCluster, describe
@@ -115,7 +131,9 @@ def autograde_on_cluster(
             print(describe(cluster), file=sys.stderr)
         bar = tqdm(total=len(students), unit="student", file=sys.stderr, disable=not progress)
         bar.set_description("autograded and recorded by the workers")
-        for name, answer in run_tasks(cluster, course, assignment, students, log_level):
+        size = batch or default_batch(len(students), len(cluster.workers))
+        batches = [students[start : start + size] for start in range(0, len(students), size)]
+        for name, answer in run_tasks(cluster, course, assignment, batches, log_level):
             if "error" in answer:
                 failed[name] = answer["error"]
             elif answer.get("reasons"):
@@ -142,6 +160,11 @@ def autograde_on_cluster(
     return EXIT_CLUSTER if failed else 0
 
 
+def default_batch(students: int, workers: int) -> int:
+    """Students per task: ceil(students / (BATCHES_PER_WORKER x workers)), at least 1."""
+    return max(1, math.ceil(students / (BATCHES_PER_WORKER * max(1, workers))))
+
+
 def prepare_gradebook(url: str, course_id: str, assignment: str, students: list[str]) -> None:
     """Check the assignment is in the gradebook and create every student, once, here: the
     workers' runs then never race to create the same row. LookupError if the assignment is
@@ -160,32 +183,34 @@ def prepare_gradebook(url: str, course_id: str, assignment: str, students: list[
             gradebook.update_or_create_student(name)
 
 
-def run_tasks(cluster, course: Path, assignment: str, students: list[str], log_level: str):
-    """Yield (student, answer) as each student's task ends; a task that failed on the cluster
-    (its workers kept dying, say) answers {"error": why}."""
+def run_tasks(cluster, course: Path, assignment: str, batches: list[list[str]], log_level: str):
+    """Yield (student, answer) for each student of each batch as its task ends; every student of
+    a task that failed on the cluster (its workers kept dying, say) answers {"error": why}."""
     from distributed import as_completed
 
     client = cluster.client
     futures = {
         client.submit(
-            autograde_student,
+            autograde_batch,
             str(course),
             assignment,
-            name,
+            names,
             cluster.settings,
             log_level,
-            key=f"autograde-{assignment}-{name}-{time.time_ns()}",
+            key=f"autograde-{assignment}-{names[0]}-{len(names)}-{time.time_ns()}",
             pure=False,
-        ): name
-        for name in students
+        ): names
+        for names in batches
     }
     try:
         for future in as_completed(list(futures), loop=client.loop):
-            name = futures[future]
+            names = futures[future]
             try:
-                yield name, future.result()
+                answers = future.result()
             except Exception as error:  # KilledWorker, a lost scheduler...
-                yield name, {"error": f"{type(error).__name__}: {error}"}
+                answers = {name: {"error": f"{type(error).__name__}: {error}"} for name in names}
+            for name in names:
+                yield name, answers[name]
     finally:
         client.cancel(list(futures))
 
@@ -199,29 +224,22 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def autograde_student(
-    course: str, assignment: str, student: str, settings: dict, log_level: str = "WARN"
-) -> dict:
-    """On a worker: nbgrader's autograde of one student in the shared course folder, recording
-    into its gradebook. Returns {"status": 0, "reasons": [why it needs manual grading...]} or
-    {"error": why}."""
+def autograde_batch(
+    course: str, assignment: str, students: list[str], settings: dict, log_level: str = "WARN"
+) -> dict[str, dict]:
+    """On a worker: nbgrader's autograde of each of ``students`` in the shared course folder,
+    recording into its gradebook, in one child process (one nbgrader start-up for the batch).
+    Returns {student: {"status": nbgrader's exit status, "reasons": [why it needs manual
+    grading...]} or {"error": why}}."""
     from grader.demo import nbgrader_environment
     from grader.executor import probe_worker, worker_problems
 
     problems = worker_problems(probe_worker(), settings)  # a worker that joined after the check
     if problems:
-        return {"error": "refused by its worker: " + "; ".join(problems)}
-    command = [
-        str(Path(sys.executable).parent / "nbgrader"),
-        "autograde",
-        assignment,
-        f"--student={student}",
-        "--force",
-        "--Autograde.create_student=False",  # the client created every student
-        f"--log-level={log_level}",
-    ]
+        error = {"error": "refused by its worker: " + "; ".join(problems)}
+        return {student: dict(error) for student in students}
     result = subprocess.run(
-        command,
+        [sys.executable, "-m", "grader.cluster_autograde", assignment, log_level, *students],
         cwd=course,
         env=nbgrader_environment(),
         stdout=subprocess.PIPE,
@@ -230,9 +248,64 @@ def autograde_student(
         preexec_fn=_die_with_parent,
     )
     lines = result.stdout.splitlines()
-    if result.returncode != 0 and not (Path(course) / "autograded" / student).exists():
-        tail = "\n".join(lines[-LOG_LINES_KEPT:])
-        return {"error": f"nbgrader autograde exited {result.returncode}: {tail}"}
-    marker = f"  {student}: "
-    reasons = [line.split(marker, 1)[1] for line in lines if marker in line]
-    return {"status": result.returncode, "reasons": reasons}
+    answers = {}
+    for line in lines:
+        if line.startswith(RESULT_MARKER):
+            answer = json.loads(line[len(RESULT_MARKER) :])
+            answers[answer.pop("student")] = answer
+    tail = "\n".join(line for line in lines[-LOG_LINES_KEPT:])
+    for student in students:
+        answer = answers.get(student)
+        if answer is None:  # the child died before this student's result
+            answer = {"status": result.returncode or 1, "reasons": []}
+        if answer["status"] != 0 and not (Path(course) / "autograded" / student).exists():
+            answer = {"error": f"nbgrader autograde exited {answer['status']}: {tail}"}
+        answers[student] = answer
+    return {student: answers[student] for student in students}
+
+
+def autograde_student(
+    course: str, assignment: str, student: str, settings: dict, log_level: str = "WARN"
+) -> dict:
+    """On a worker: ``autograde_batch`` of one student; that student's answer."""
+    return autograde_batch(course, assignment, [student], settings, log_level)[student]
+
+
+def autograde_in_this_process(assignment: str, log_level: str, students: list[str]) -> None:
+    """In the batch's child process, in the course folder: nbgrader's ``autograde ASSIGNMENT
+    --student S --force`` for each student, one ``AutogradeApp`` each (the course's
+    configuration read afresh each time, as separate runs would), printing one result line per
+    student."""
+    from nbgrader.apps.autogradeapp import AutogradeApp
+
+    for student in students:
+        app = AutogradeApp()
+        app.initialize(
+            [
+                assignment,
+                f"--student={student}",
+                "--force",
+                "--Autograde.create_student=False",  # the client created every student
+                "--IntakeAutograde.list_manual_grading=False",  # the reasons go back as data
+                f"--log-level={log_level}",
+            ]
+        )
+        try:
+            app.start()
+            status = 0
+        except SystemExit as exit_:  # nbgrader exits 1 when the submission failed
+            status = int(exit_.code or 0)
+        from grader import nbgrader_plugin
+
+        reasons = [
+            reason
+            for name, found in nbgrader_plugin.LAST_RUN_NEEDS_MANUAL_GRADING
+            if name == student
+            for reason in found
+        ]
+        answer = {"student": student, "status": status, "reasons": reasons}
+        print(RESULT_MARKER + json.dumps(answer), flush=True)
+
+
+if __name__ == "__main__":
+    autograde_in_this_process(sys.argv[1], sys.argv[2], sys.argv[3:])

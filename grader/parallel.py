@@ -1,7 +1,8 @@
 """Autograde a whole class on one machine in parallel, with nbgrader as the only gradebook writer.
 
     python -m grader.parallel [COURSE_DIR] [--jobs N] [--force] [--student GLOB]
-    python -m grader.parallel [COURSE_DIR] --scheduler tcp://HOST:PORT [--force] [--student GLOB]
+    python -m grader.parallel [COURSE_DIR] --scheduler tcp://HOST:PORT [--batch N] [--force]
+        [--student GLOB]
 
 With ``--scheduler`` (or ``c.TrustedGrader.scheduler``), the workers of a Dask cluster autograde
 and record into a PostgreSQL gradebook themselves: see ``grader.cluster_autograde``. Otherwise:
@@ -311,6 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
         "PostgreSQL gradebook (grader.cluster_autograde; default: c.TrustedGrader.scheduler, "
         "else --jobs processes here)",
     )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=0,
+        help="with --scheduler: students autograded by one nbgrader process on a worker "
+        "(default: a few batches per worker)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     parser.add_argument("--verbose", "-v", action="store_true", help="nbgrader's INFO log")
     return parser
@@ -328,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
+    if args.batch < 0:
+        parser.error("--batch must be at least 1")
     course = args.course.resolve()
     scheduler = args.scheduler or _configured_scheduler(course)
     if scheduler:
@@ -341,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
             student=args.student,
             progress=not args.quiet,
             log_level="INFO" if args.verbose else "WARN",
+            batch=args.batch,
         )
     return autograde_parallel(
         course,

@@ -19,6 +19,7 @@ from grader.demo import create_course
 from grader.exercises import ASSIGNMENT_ID, NOTEBOOK_NAME
 from grader.parallel import main
 from tests.course_fixture import hand_in, nbgrader
+from tests.postgres_server import another_database
 from tests.test_parallel import STUDENTS, submissions, test_outputs
 from tests.test_postgres import postgres_url  # noqa: F401 - the module's throwaway server
 
@@ -35,17 +36,6 @@ def course_on(root: Path, url: str) -> Path:
     for student, notebook in submissions().items():
         hand_in(course, student, notebook)
     return course
-
-
-def another_database(url: str, name: str) -> str:
-    """A new empty database on the server of ``url``; its URL."""
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    engine.dispose()
-    return url.replace("/nbgrader?", f"/{name}?")
 
 
 def gradebook(url: str) -> dict[str, dict]:
@@ -84,8 +74,8 @@ def kill_a_worker_mid_task(address: str, killed: list) -> None:
 @pytest.fixture(scope="module")
 def two_gradebooks(postgres_url, tmp_path_factory):  # noqa: F811
     """The same course and submissions twice, each with its own PostgreSQL database: one
-    autograded by ``nbgrader autograde``, the other on a LocalCluster of two worker processes,
-    one of which is killed mid-run."""
+    autograded by ``nbgrader autograde``, the other on a LocalCluster of two worker processes in
+    batches of three students (one nbgrader process each), one worker killed mid-run."""
     root = tmp_path_factory.mktemp("cluster")
     sequential_url = another_database(postgres_url, "sequential")
     sequential = course_on(root / "sequential", sequential_url)
@@ -105,7 +95,7 @@ def two_gradebooks(postgres_url, tmp_path_factory):  # noqa: F811
         killer.start()
         started = time.perf_counter()
         status = autograde_on_cluster(
-            cluster_course, scheduler=cluster.scheduler_address, progress=False
+            cluster_course, scheduler=cluster.scheduler_address, progress=False, batch=3
         )
         seconds = time.perf_counter() - started
         killer.join()
@@ -152,6 +142,17 @@ def test_autograded_notebooks_feedback_and_export_equal_the_sequential_runs(two_
             for course in (sequential, cluster)
         ]
         assert scores[0] == scores[1], student
+
+
+def test_the_default_batch_gives_every_worker_a_few():
+    """Are the students split into about four batches per worker, never empty ones?"""
+    from grader.cluster_autograde import default_batch
+
+    assert default_batch(200, 2) == 25
+    assert default_batch(8, 2) == 1
+    assert default_batch(9, 2) == 2
+    assert default_batch(1, 8) == 1
+    assert default_batch(0, 0) == 1
 
 
 def test_a_second_run_grades_only_what_is_missing(two_gradebooks, capsys):

@@ -10,13 +10,6 @@ Missing PostgreSQL binaries fail the test with the way to install them: no silen
 from __future__ import annotations
 
 import csv
-import glob
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 from pathlib import Path
 
 import nbformat
@@ -26,66 +19,23 @@ from grader.demo import create_course, feedback_path
 from grader.exercises import ASSIGNMENT_ID, EXERCISES, part_points, total_points
 from grader.grade import grade_notebook
 from tests.course_fixture import hand_in, nbgrader
+from tests.postgres_server import PostgresMissingError, postgres_bin, throwaway_postgres
 
 pytestmark = pytest.mark.postgres
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO_ROOT / "examples"
-INSTALL_HINT = (
-    "PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin/initdb): install them with "
-    "`make setup` as root (scripts/install-system-deps), or `apt-get install postgresql`"
-)
-
-
-def postgres_bin() -> Path:
-    """The newest installed /usr/lib/postgresql/<version>/bin; fails the test if there is none."""
-    found = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4])
-    )
-    if not found:
-        pytest.fail(INSTALL_HINT)
-    return Path(found[-1]).parent
-
-
-def as_server_user() -> list[str]:
-    """The prefix that runs a command as a non-root user (PostgreSQL refuses root)."""
-    if os.geteuid() != 0:
-        return []
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:  # the Debian package creates it; a bare install may not have
-        subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True)
-    return ["runuser", "-u", "postgres", "--"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def postgres_url():
     """A running throwaway server with an empty database ``nbgrader``; yields its SQLAlchemy URL."""
-    binaries = postgres_bin()
-    prefix = as_server_user()
-    home = Path(tempfile.mkdtemp(prefix="nbgrader-postgres-"))  # in /tmp: the user can reach it
-    if prefix:
-        shutil.chown(home, user="postgres")
-    data, port = home / "data", free_port()
-
-    def run(*command):
-        return subprocess.run([*prefix, *map(str, command)], check=True, capture_output=True)
-
-    run(binaries / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync")
-    options = f"-p {port} -k {home} -c listen_addresses='' -c fsync=off"
-    run(binaries / "pg_ctl", "-D", data, "-o", options, "-l", home / "server.log", "-w", "start")
     try:
-        run(binaries / "createdb", "-h", home, "-p", port, "-U", "postgres", "nbgrader")
-        yield f"postgresql+psycopg2://postgres@/nbgrader?host={home}&port={port}"
-    finally:
-        run(binaries / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
-        shutil.rmtree(home, ignore_errors=True)
+        binaries = postgres_bin()
+    except PostgresMissingError as missing:
+        pytest.fail(str(missing))
+    with throwaway_postgres(binaries) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
