@@ -56,11 +56,12 @@ release: notebooks ## Build the student bundle (build/student/ and build/student
 demo: setup release ## The main job: autograde the bundled example submissions and print the scores
 	$(PY) -m grader.demo
 
-bench: setup ## Benchmarks (not part of test): autograde vs vanilla nbgrader, sandbox floor, notebook Run-All, grading CPU vs a baseline
+bench: setup ## Benchmarks (not part of test): autograde vs vanilla nbgrader, sandbox floor, notebook Run-All, grading CPU vs a baseline, the Dask path into PostgreSQL
 	$(PY) -m bench
 	$(PY) -m bench.sandbox_floor
 	$(PY) -m bench.notebook_run_all
 	$(PY) -m bench.grading_cpu
+	$(PY) -m bench.cluster --submissions 200
 
 # NB: never anything under course/: instructors grade there (README), and its submissions,
 # gradebook and manual scores exist nowhere else. Resetting it is reset-course, on request only.

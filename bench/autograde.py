@@ -103,11 +103,17 @@ def generated_submissions(count: int) -> list[nbformat.NotebookNode]:
     return [submission(release, variant_sources(index)) for index in range(count)]
 
 
-def prepare_course(root: Path, notebooks, *, vanilla: bool, timing_file: Path | None) -> Path:
-    """A released course under ``root`` with ``notebooks`` handed in as student000, student001..."""
+def prepare_course(
+    root: Path, notebooks, *, vanilla: bool, timing_file: Path | None, db_url: str = ""
+) -> Path:
+    """A released course under ``root`` with ``notebooks`` handed in as student000, student001...
+    (its gradebook at ``db_url``, else the course's SQLite file)."""
     course = create_course(root / "course")
     if vanilla:
         (course / "nbgrader_config.py").write_text(VANILLA_CONFIG.format(root=str(course)))
+    if db_url:
+        with open(course / "nbgrader_config.py", "a") as config:
+            config.write(f"\nc.CourseDirectory.db_url = {db_url!r}\n")
     if timing_file is not None:
         with open(course / "nbgrader_config.py", "a") as config:
             config.write(TIMING_HOOKS.format(path=str(timing_file)))
@@ -132,11 +138,12 @@ def per_submission_times(timing_file: Path) -> tuple[float, ...]:
     return tuple(times)
 
 
-def gradebook_scores(course: Path) -> dict[str, float]:
-    """Each student's total score of the assignment in the course's gradebook."""
+def gradebook_scores(course: Path, db_url: str = "") -> dict[str, float]:
+    """Each student's total score of the assignment in the course's gradebook (at ``db_url``,
+    else its SQLite file)."""
     from nbgrader.api import Gradebook
 
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+    with Gradebook(db_url or f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         return {
             student.id: round(gradebook.find_submission(ASSIGNMENT_ID, student.id).score, 2)
             for student in gradebook.students
