@@ -88,8 +88,8 @@ class CpuGroup:
         (CPUACCT / "cgroup.procs").write_text(str(os.getpid()))
 
     def remove(self) -> None:
-        # A process the run started may outlive it (multiprocessing's resource tracker, started
-        # by the first LocalCluster, lives as long as this process): its group is left behind.
+        # A process the run started may outlive it (seen after the first LocalCluster's run: its
+        # group empties only when this benchmark exits): the group is then left behind.
         with contextlib.suppress(OSError):
             self.path.rmdir()
 
