@@ -140,21 +140,14 @@ def measured(name: str, action) -> Measured:
 def timed_dask(course: Path, url: str, workers: int, count: int, server_group) -> Measured:
     """``grader.cluster_autograde`` on a LocalCluster of ``workers`` single-threaded worker
     processes, timed from the call to its return, the cluster already up."""
-    from distributed import LocalCluster
-
     from grader.cluster_autograde import autograde_on_cluster, default_batch
+    from tests.local_cluster import local_cluster
 
     label = f"Dask {workers} worker(s), PostgreSQL, batch {default_batch(count, workers)}"
     group = cpu_group(f"dask{workers}")
     group.enter()
     try:
-        with LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster:
+        with local_cluster(workers) as cluster:
             cpu, server = group.seconds(), server_group.seconds()
             started = time.perf_counter()
             status = autograde_on_cluster(

@@ -12,13 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
 
 from grader.cluster_autograde import autograde_on_cluster
 from grader.demo import create_course
 from grader.exercises import ASSIGNMENT_ID, NOTEBOOK_NAME
 from grader.parallel import main
 from tests.course_fixture import hand_in, nbgrader
+from tests.local_cluster import local_cluster
 from tests.postgres_server import another_database
 from tests.test_parallel import STUDENTS, submissions, test_outputs
 from tests.test_postgres import postgres_url  # noqa: F401 - the module's throwaway server
@@ -81,13 +82,7 @@ def two_gradebooks(postgres_url, tmp_path_factory):  # noqa: F811
     sequential = course_on(root / "sequential", sequential_url)
     cluster_course = course_on(root / "cluster", postgres_url)
     nbgrader(sequential, "autograde", ASSIGNMENT_ID)
-    with LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-    ) as cluster:
+    with local_cluster(workers=2) as cluster:
         killed: list = []
         killer = threading.Thread(
             target=kill_a_worker_mid_task, args=(cluster.scheduler_address, killed)

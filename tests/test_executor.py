@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from distributed import LocalCluster
 
 from grader import cli, executor
 from grader.grade import grade_notebook
 from grader.sandbox import Limits
+from tests.local_cluster import local_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.ipynb"))
@@ -22,13 +22,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.ipynb"))
 def scheduler():
     """The address of a local cluster of two single-threaded worker processes (one per module:
     starting one takes seconds)."""
-    with LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-    ) as cluster:
+    with local_cluster(workers=2) as cluster:
         yield cluster.scheduler_address
 
 
