@@ -153,7 +153,8 @@ class DaskCluster:
             self.client.wait_for_workers(1, timeout=CONNECT_SECONDS)
         except TimeoutError:
             raise ClusterError(f"the Dask scheduler {address} has no worker") from None
-        reports = self.client.run(probe_worker)
+        # A worker that dies while being checked is a refused worker, not a traceback.
+        reports = self.client.run(probe_worker, on_error="return")
         problems = [
             f"worker {worker}: {problem}"
             for worker, report in sorted(reports.items())
@@ -240,7 +241,10 @@ def probe_worker() -> dict:
 
 
 def worker_problems(report: dict, settings: dict) -> list[str]:
-    """What differs between a worker's ``probe_worker`` report and the client's settings."""
+    """What differs between a worker's ``probe_worker`` report and the client's settings; a
+    report that is an exception (the worker died or failed while being checked) is a problem."""
+    if isinstance(report, BaseException):
+        return [f"could not be checked ({type(report).__name__}: {report})"]
     problems = []
     if report.get("sandbox"):
         problems.append(f"no usable sandbox: {report['sandbox']}")

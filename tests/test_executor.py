@@ -1,10 +1,16 @@
-"""Does batch grading give the same grades on a Dask cluster as in the local pool, refuse a
-worker that is not this grader, and leave Dask alone when no scheduler is named?"""
+"""Does batch grading give the same grades on a Dask cluster as in the local pool (even when a
+worker dies mid-run), refuse a worker that is not this grader, and leave Dask alone when no
+scheduler is named?"""
 
 import dataclasses
 import json
+import os
+import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -49,6 +55,81 @@ def test_the_cluster_gives_the_csv_of_the_local_pool(scheduler, submissions, tmp
     assert "empty: not graded:" in stderr  # the run's summary of what could not be graded
 
 
+@pytest.fixture(scope="module")
+def nine_submissions(tmp_path_factory):
+    """The four examples twice each (alice.ipynb, alice_2.ipynb, ...) and an empty file, and the
+    local pool's CSV of them: enough work that a worker killed at its first submission leaves
+    tasks to run again."""
+    folder = tmp_path_factory.mktemp("nine")
+    paths = []
+    for example in EXAMPLES:
+        for name in (example.name, f"{example.stem}_2.ipynb"):
+            shutil.copyfile(example, folder / name)
+            paths.append(str(folder / name))
+    (folder / "empty.ipynb").write_bytes(b"")
+    paths.append(str(folder / "empty.ipynb"))
+    local = folder / "local.csv"
+    assert cli.main(["grade", *paths, "--jobs", "2", "--csv", str(local), "-q"]) == 0
+    return paths, local.read_text()
+
+
+def kill_a_worker_in_its_sandbox(address: str, killed: dict) -> None:
+    """Once a worker of the scheduler at ``address`` grades a submission (it has a task and a
+    child process of it runs bubblewrap: not the check before grading, whose bubblewrap runs
+    before any task exists), SIGKILL that worker's process; ``killed`` gets the worker and the
+    tasks the scheduler had on it then."""
+    import psutil
+    from distributed import Client
+
+    with Client(address, set_as_default=False) as client:
+        pids = client.run(os.getpid)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            processing = client.processing()
+            for worker, pid in pids.items():
+                if not processing.get(worker):
+                    continue
+                try:
+                    children = psutil.Process(pid).children(recursive=True)
+                    in_sandbox = any("bwrap" in " ".join(child.cmdline()) for child in children)
+                except psutil.Error:  # a child ended while being looked at
+                    continue
+                if in_sandbox:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.update(worker=worker, processing=processing[worker])
+                    break
+            time.sleep(0.02)
+
+
+def grade_killing_a_worker(paths: list[str], csv: Path, capsys) -> tuple[int, dict, str]:
+    """``grade PATHS --scheduler`` on a fresh cluster of two workers, one SIGKILLed while it
+    grades: (exit status, what was killed, stderr)."""
+    with local_cluster(workers=2) as cluster:
+        killed: dict = {}
+        killer = threading.Thread(
+            target=kill_a_worker_in_its_sandbox, args=(cluster.scheduler_address, killed)
+        )
+        killer.start()
+        try:
+            argv = ["grade", *paths, "--scheduler", cluster.scheduler_address, "--csv", str(csv)]
+            status = cli.main(argv)
+        finally:
+            killer.join()
+    assert killed.get("processing"), f"no worker was killed mid-task ({killed}): proves nothing"
+    return status, killed, capsys.readouterr().err
+
+
+def test_a_worker_killed_mid_task_loses_and_duplicates_nothing(nine_submissions, tmp_path, capsys):
+    """With one worker SIGKILLed while it grades a submission, does Dask run its tasks again so
+    that the run exits 0 with exactly the local pool's CSV (every submission once, same scores)?"""
+    paths, local_csv = nine_submissions
+    cluster_csv = tmp_path / "cluster.csv"
+    status, _, err = grade_killing_a_worker(paths, cluster_csv, capsys)
+    assert "could not be graded on the Dask cluster" not in err
+    assert status == 0
+    assert cluster_csv.read_text() == local_csv
+
+
 def test_a_worker_with_another_secret_is_refused(scheduler, submissions, monkeypatch, capsys):
     """Does a client whose course secret differs from the workers' refuse to grade, naming each
     worker and the difference, without grading anything (exit 1)?"""
@@ -85,7 +166,7 @@ def test_an_unreachable_scheduler_is_an_error_not_a_grade(submissions, monkeypat
 
 def test_worker_problems_name_every_difference():
     """Does the check of a worker's report name a missing sandbox, another version and another
-    secret, and nothing for a matching worker?"""
+    secret, a worker that died while being checked, and nothing for a matching worker?"""
     settings = {"grader_version": "v", "secret_fingerprint": executor.secret_fingerprint(b"s")}
     good = {
         "sandbox": None,
@@ -97,6 +178,10 @@ def test_worker_problems_name_every_difference():
     problems = executor.worker_problems(bad, settings)
     assert [problem.split(" ")[0] for problem in problems] == ["no", "another", "another"]
     assert executor.secret_fingerprint(b"s") != executor.secret_fingerprint(b"t")
+    died = OSError("Stream is closed")  # what client.run returns for a worker killed meanwhile
+    assert executor.worker_problems(died, settings) == [
+        "could not be checked (OSError: Stream is closed)"
+    ]
 
 
 def test_grading_without_a_scheduler_imports_no_dask(submissions, tmp_path):
