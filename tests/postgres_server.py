@@ -1,7 +1,8 @@
 """A throwaway PostgreSQL server for the tests and benchmarks that need a gradebook in
 PostgreSQL: initdb into a temporary folder, a unix socket in that folder, no TCP, stopped and
-deleted afterwards. PostgreSQL refuses to run as root, so as root the server runs as the
-``postgres`` system user."""
+deleted afterwards. With ``tcp_role``, it also listens on 127.0.0.1 for that role only, with a
+password (scram-sha-256), as a gradebook that workers on other machines reach. PostgreSQL refuses
+to run as root, so as root the server runs as the ``postgres`` system user."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import contextlib
 import glob
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
@@ -53,8 +55,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def throwaway_postgres(binaries: Path | None = None):
-    """A running server with an empty database ``nbgrader``; yields its SQLAlchemy URL."""
+def throwaway_postgres(binaries: Path | None = None, *, tcp_role: str | None = None):
+    """A running server with an empty database ``nbgrader``; yields its SQLAlchemy URL: through
+    the unix socket as the superuser ``postgres`` (no password), or, with ``tcp_role``, through
+    TCP on 127.0.0.1 as that role (created with a random password, owner of ``nbgrader``, allowed
+    to create databases) with the password in the URL: TCP accepts no other role and no
+    connection without the password."""
     binaries = binaries or postgres_bin()
     prefix = as_server_user()
     home = Path(tempfile.mkdtemp(prefix="nbgrader-postgres-"))  # in /tmp: the user can reach it
@@ -66,22 +72,40 @@ def throwaway_postgres(binaries: Path | None = None):
         return subprocess.run([*prefix, *map(str, command)], check=True, capture_output=True)
 
     run(binaries / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync")
-    options = f"-p {port} -k {home} -c listen_addresses='' -c fsync=off"
+    listen = "''"
+    if tcp_role is not None:
+        listen = "127.0.0.1"
+        # Replaces initdb's rules: trust on the unix socket (the superuser, for the set-up),
+        # and on TCP only tcp_role with its password; PostgreSQL checks the first matching line.
+        rules = f"local all all trust\nhost all {tcp_role} 127.0.0.1/32 scram-sha-256\n"
+        (data / "pg_hba.conf").write_text(rules)  # initdb's file: its owner stays the server's
+    options = f"-p {port} -k {home} -c listen_addresses={listen} -c fsync=off"
     run(binaries / "pg_ctl", "-D", data, "-o", options, "-l", home / "server.log", "-w", "start")
     try:
         run(binaries / "createdb", "-h", home, "-p", port, "-U", "postgres", "nbgrader")
-        yield f"postgresql+psycopg2://postgres@/nbgrader?host={home}&port={port}"
+        if tcp_role is None:
+            yield f"postgresql+psycopg2://postgres@/nbgrader?host={home}&port={port}"
+        else:
+            password = secrets.token_urlsafe(16)  # URL-safe: no quoting needed in the URL
+            sql = (
+                f"CREATE ROLE {tcp_role} LOGIN CREATEDB PASSWORD '{password}';"
+                f" ALTER DATABASE nbgrader OWNER TO {tcp_role};"
+            )
+            run(binaries / "psql", "-h", home, "-p", port, "-U", "postgres", "-c", sql)
+            yield f"postgresql+psycopg2://{tcp_role}:{password}@127.0.0.1:{port}/nbgrader"
     finally:
         run(binaries / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
         shutil.rmtree(home, ignore_errors=True)
 
 
 def another_database(url: str, name: str) -> str:
-    """A new empty database on the server of ``url`` (``throwaway_postgres``'s); its URL."""
+    """A new empty database on the server of ``url`` (``throwaway_postgres``'s), created by the
+    URL's role; its URL."""
     from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
 
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
         connection.execute(text(f"CREATE DATABASE {name}"))
     engine.dispose()
-    return url.replace("/nbgrader?", f"/{name}?")
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
