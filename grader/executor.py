@@ -114,10 +114,35 @@ def grade_file(path: Path, sandbox: bool, limits: Limits | None, secret: bytes |
         return unreadable_grade(f"internal grader error: {type(error).__name__}: {error}")
 
 
+def tls_mismatch(address: str) -> str | None:
+    """Why this process's Dask configuration cannot talk to the scheduler at ``address`` (None if
+    it can), found before connecting: Dask would raise a TypeError or RuntimeError, then wait
+    twice the connect timeout while the half-made client closes."""
+    from distributed import Security
+    from distributed.comm import parse_address
+
+    security = Security()  # from Dask's configuration: its yaml files and DASK_* variables
+    if parse_address(address)[0] == "tls":
+        if not (security.tls_ca_file and security.tls_client_cert):
+            return (
+                f"the Dask scheduler {address} uses TLS and this client has no certificate: name "
+                "the cluster's CA and this client's certificate and key in Dask's configuration "
+                "(distributed.comm.tls.ca-file, distributed.comm.tls.client.cert and .key, or "
+                "DASK_DISTRIBUTED__COMM__TLS__CA_FILE, DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT "
+                "and DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY)"
+            )
+    elif security.require_encryption:
+        return (
+            f"{address} is not a tls:// address and Dask's configuration requires encryption "
+            "(distributed.comm.require-encryption): name the scheduler tls://HOST:PORT"
+        )
+    return None
+
+
 class DaskCluster:
     """The workers of the Dask scheduler at ``address``, each checked before any work is sent.
-    Raises ClusterError when dask is not installed, the scheduler cannot be reached, it has no
-    worker, or a worker is refused."""
+    Raises ClusterError when dask is not installed, this client's TLS configuration does not fit
+    the address, the scheduler cannot be reached, it has no worker, or a worker is refused."""
 
     def __init__(self, address: str, *, limits: Limits | None, secret: bytes):
         try:
@@ -126,6 +151,9 @@ class DaskCluster:
             raise ClusterError(
                 "--scheduler needs Dask: pip install 'cnn-step-by-step[dask]'"
             ) from None
+        mismatch = tls_mismatch(address)
+        if mismatch:
+            raise ClusterError(mismatch)
         try:
             self.client = Client(address, timeout=CONNECT_SECONDS, set_as_default=False)
         except (OSError, TimeoutError) as error:
