@@ -19,8 +19,10 @@ Logs and warnings always go to stderr, so stdout stays machine-readable.
 Exit status: 0 whenever grades were produced (an unreadable notebook gets total 0 and an
 ``error``: that is a grade, not a failure); 2 for misuse (bad arguments, bad configuration);
 3 when the sandbox (bubblewrap) is missing; 1 when the sandbox failed before any student code
-ran (one line on stderr says why: an infrastructure fault, not a grade) or for an internal error
-of the grader itself (with its traceback).
+ran (one line on stderr says why: an infrastructure fault, not a grade), when a submission could
+not be graded on the Dask cluster (its task failed there: its error grade is still written and
+listed, the others' grades too), or for an internal error of the grader itself (with its
+traceback).
 
 Each path is checked by ``grader.intake`` before anything opens it: a notebook that is a link,
 a FIFO, a device, a hard link or larger than ``intake.MAX_NOTEBOOK_BYTES`` gets an error grade
@@ -44,7 +46,7 @@ import textwrap
 from pathlib import Path
 
 from grader import intake, settings
-from grader.executor import ClusterError
+from grader.executor import ClusterError, lost_on_cluster
 from grader.exercises import EXERCISES, part_points
 from grader.grade import (
     GraderConfigError,
@@ -103,7 +105,8 @@ exit status:
   2  misuse: bad arguments or configuration
   3  the sandbox is missing: install bubblewrap, or --no-sandbox for development only
   1  the sandbox failed before running any student code (one line says why), a Dask worker
-     was refused or the scheduler cannot be reached, or the grader
+     was refused or the scheduler cannot be reached, a submission could not be graded on the
+     Dask cluster (its workers died: the others are graded and written), or the grader
      itself failed (a bug: the traceback says where)
 """
 
@@ -384,6 +387,14 @@ def _grade_batch(args) -> int:
     else:
         print(format_summary(paths, grades))
     _print_manual_grading(paths, grades)
+    lost = sum(1 for grade in grades if args.scheduler and lost_on_cluster(grade))
+    if lost:  # written out and listed, but not graded: an infrastructure fault, like the sandbox's
+        print(
+            f"error: {lost} submission(s) could not be graded on the Dask cluster (their workers "
+            "died; listed above): grade them again",
+            file=sys.stderr,
+        )
+        return EXIT_SANDBOX_FAILED
     return EXIT_OK
 
 

@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 FINGERPRINT_TEXT = b"cnn-grader: course secret fingerprint"
 CONNECT_SECONDS = 30  # to reach the scheduler, then again for its first worker
 FALLBACK_NAME = "submission.ipynb"
+LOST_ON_CLUSTER = "could not be graded on the Dask cluster"  # the error grade's first words
 
 
 class ClusterError(Exception):
@@ -196,8 +197,10 @@ class DaskCluster:
         return sorted(reports)
 
     def grades(self, paths: Sequence[Path]) -> Iterator[tuple[int, Grade]]:
-        """(index in ``paths``, grade) of every path, as each is done. A submission whose task
-        failed on the cluster (its worker died, say) gets an error grade saying so."""
+        """(index in ``paths``, grade) of every path, as each is done. Dask runs the task of a
+        worker that died again on another (up to its ``distributed.scheduler.allowed-failures``,
+        3 by default); a submission whose task still failed gets an error grade saying it could
+        not be graded on the cluster (``lost_on_cluster``)."""
         from distributed import as_completed as dask_completed
 
         futures, indices = [], {}
@@ -217,12 +220,8 @@ class DaskCluster:
                 index = indices[future.key]
                 try:
                     answer = json.loads(future.result())
-                except Exception as error:  # the task failed there: its worker died, say
-                    reason = f"{type(error).__name__}: {error}"
-                    yield (
-                        index,
-                        unreadable_grade(f"could not be graded on the Dask cluster: {reason}"),
-                    )
+                except Exception as error:  # the task failed there: its workers died, say
+                    yield index, unreadable_grade(f"{LOST_ON_CLUSTER}: {task_failure(error)}")
                     continue
                 if "refused" in answer:
                     refused = answer["refused"]
@@ -235,6 +234,23 @@ class DaskCluster:
 
     def close(self) -> None:
         self.client.close()
+
+
+def task_failure(error: Exception) -> str:
+    """Why a task failed on the cluster, in one line (Dask's KilledWorker text is a paragraph)."""
+    from distributed import KilledWorker
+
+    if isinstance(error, KilledWorker):
+        tries = error.allowed_failures + 1
+        last = getattr(error.last_worker, "address", error.last_worker)
+        return f"KilledWorker: its worker died at each of {tries} attempt(s) (the last: {last})"
+    return f"{type(error).__name__}: {error}"
+
+
+def lost_on_cluster(grade: Grade) -> bool:
+    """Whether ``grade`` is the error grade of a submission whose task failed on the cluster
+    (``DaskCluster.grades``): no grade was computed, so the run must not look successful."""
+    return (grade.error or "").startswith(LOST_ON_CLUSTER + ": ")
 
 
 # --- on the worker -----------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 worker dies mid-run), refuse a worker that is not this grader, and leave Dask alone when no
 scheduler is named?"""
 
+import csv
 import dataclasses
+import io
 import json
 import os
 import shutil
@@ -73,18 +75,17 @@ def nine_submissions(tmp_path_factory):
     return paths, local.read_text()
 
 
-def kill_a_worker_in_its_sandbox(address: str, killed: dict) -> None:
+def kill_a_worker_in_its_sandbox(address: str, killed: dict, done: threading.Event) -> None:
     """Once a worker of the scheduler at ``address`` grades a submission (it has a task and a
     child process of it runs bubblewrap: not the check before grading, whose bubblewrap runs
     before any task exists), SIGKILL that worker's process; ``killed`` gets the worker and the
-    tasks the scheduler had on it then."""
+    tasks the scheduler had on it then. Gives up once ``done`` is set (the run ended)."""
     import psutil
     from distributed import Client
 
     with Client(address, set_as_default=False) as client:
         pids = client.run(os.getpid)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not killed:
+        while not done.is_set() and not killed:
             processing = client.processing()
             for worker, pid in pids.items():
                 if not processing.get(worker):
@@ -101,22 +102,28 @@ def kill_a_worker_in_its_sandbox(address: str, killed: dict) -> None:
             time.sleep(0.02)
 
 
-def grade_killing_a_worker(paths: list[str], csv: Path, capsys) -> tuple[int, dict, str]:
-    """``grade PATHS --scheduler`` on a fresh cluster of two workers, one SIGKILLed while it
-    grades: (exit status, what was killed, stderr)."""
+def rows_by_student(csv_text: str) -> dict[str, dict]:
+    """{student: CSV row} of a CSV written by ``grade --csv``."""
+    return {row["student"]: row for row in csv.DictReader(io.StringIO(csv_text))}
+
+
+def grade_killing_a_worker(paths: list[str], output: Path, capsys) -> tuple[int, str]:
+    """``grade PATHS --scheduler ... --csv OUTPUT`` on a fresh cluster of two workers, one
+    SIGKILLed while it grades: (exit status, stderr)."""
     with local_cluster(workers=2) as cluster:
-        killed: dict = {}
-        killer = threading.Thread(
-            target=kill_a_worker_in_its_sandbox, args=(cluster.scheduler_address, killed)
-        )
+        address, killed, done = cluster.scheduler_address, {}, threading.Event()
+        killer = threading.Thread(target=kill_a_worker_in_its_sandbox, args=(address, killed, done))
         killer.start()
         try:
-            argv = ["grade", *paths, "--scheduler", cluster.scheduler_address, "--csv", str(csv)]
-            status = cli.main(argv)
+            status = cli.main(["grade", *paths, "--scheduler", address, "--csv", str(output)])
         finally:
+            done.set()
             killer.join()
-    assert killed.get("processing"), f"no worker was killed mid-task ({killed}): proves nothing"
-    return status, killed, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert killed.get("processing"), f"no worker was killed mid-task (exit {status}): {err}"
+    # A run that stopped (a refused worker, say: grader code edited meanwhile) writes no CSV.
+    assert output.exists(), f"the run exited {status} without a CSV: {err}"
+    return status, err
 
 
 def test_a_worker_killed_mid_task_loses_and_duplicates_nothing(nine_submissions, tmp_path, capsys):
@@ -124,10 +131,44 @@ def test_a_worker_killed_mid_task_loses_and_duplicates_nothing(nine_submissions,
     that the run exits 0 with exactly the local pool's CSV (every submission once, same scores)?"""
     paths, local_csv = nine_submissions
     cluster_csv = tmp_path / "cluster.csv"
-    status, _, err = grade_killing_a_worker(paths, cluster_csv, capsys)
+    status, err = grade_killing_a_worker(paths, cluster_csv, capsys)
     assert "could not be graded on the Dask cluster" not in err
     assert status == 0
     assert cluster_csv.read_text() == local_csv
+
+
+def test_a_task_that_keeps_failing_gets_an_error_grade_and_exit_1(
+    nine_submissions, tmp_path, capsys
+):
+    """When Dask gives up on a task (allowed-failures 0: one killed worker is enough), does its
+    submission get an error grade saying it could not be graded on the cluster, listed at the
+    end with what needs manual grading, the others their local grades, and the run exit 1?"""
+    import dask
+
+    paths, local_csv = nine_submissions
+    cluster_csv = tmp_path / "cluster.csv"
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        status, err = grade_killing_a_worker(paths, cluster_csv, capsys)
+    local, graded = rows_by_student(local_csv), rows_by_student(cluster_csv.read_text())
+    lost = {
+        student
+        for student, row in graded.items()
+        if row["error"].startswith("could not be graded on the Dask cluster: KilledWorker")
+    }
+    assert lost, "no submission was lost: the worker died between tasks?"
+    assert sorted(graded) == sorted(local)
+    for student in lost:
+        assert float(graded[student]["total"]) == 0.0
+        assert "its worker died at each of 1 attempt(s)" in graded[student]["error"]
+        assert f"  {student}: not graded: could not be graded on the Dask cluster" in err
+    assert {s: row for s, row in graded.items() if s not in lost} == {
+        s: row for s, row in local.items() if s not in lost
+    }
+    assert status == cli.EXIT_SANDBOX_FAILED
+    assert err.rstrip().endswith(
+        f"error: {len(lost)} submission(s) could not be graded on the Dask cluster (their "
+        "workers died; listed above): grade them again"
+    )
 
 
 def test_a_worker_with_another_secret_is_refused(scheduler, submissions, monkeypatch, capsys):
