@@ -171,6 +171,27 @@ def test_a_task_that_keeps_failing_gets_an_error_grade_and_exit_1(
     )
 
 
+def test_a_worker_that_dies_while_being_checked_refuses_the_run(submissions, monkeypatch, capsys):
+    """Does a worker whose process dies during the check before grading stop the run with a
+    message naming it (exit 1, nothing graded) rather than a CommClosedError traceback?"""
+    checked = executor.probe_worker
+
+    def probe_that_kills_worker_0(dask_worker):  # pickled by value: runs on each worker
+        if dask_worker.name == 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return checked()
+
+    monkeypatch.setattr(executor, "probe_worker", probe_that_kills_worker_0)
+    with local_cluster(workers=2) as cluster:
+        paths = [str(path) for path in submissions[:1]]
+        status = cli.main(["grade", *paths, "--scheduler", cluster.scheduler_address, "-q"])
+    captured = capsys.readouterr()
+    assert status == cli.EXIT_SANDBOX_FAILED
+    assert captured.out == ""
+    assert "refusing to grade on the Dask cluster: worker tcp://127.0.0.1:" in captured.err
+    assert captured.err.count("could not be checked") == 1
+
+
 def test_a_worker_with_another_secret_is_refused(scheduler, submissions, monkeypatch, capsys):
     """Does a client whose course secret differs from the workers' refuse to grade, naming each
     worker and the difference, without grading anything (exit 1)?"""
