@@ -4,16 +4,17 @@ the course's PostgreSQL gradebook.
     python -m grader.parallel COURSE --scheduler tcp://HOST:PORT [--batch N] [--force]
         [--student GLOB]
 
-There is no single writer: on a worker, each task autogrades a batch of students in one child
-process (``python -m grader.cluster_autograde``) that runs nbgrader's own ``autograde ASSIGNMENT
---student S --force`` (its ``AutogradeApp``) once per student of the batch, in the course folder,
-which every worker sees at the same path (a shared filesystem, as JupyterHub deployments share
-their exchange). Each run reads the course's ``nbgrader_config.py``, so the intake and
-TrustedGrade grade the submission in the worker's sandbox, and nbgrader writes the student's
-rows into the gradebook and the student's autograded notebook itself. Batches exist because
-starting nbgrader (importing it, nbconvert, SQLAlchemy, the grader) costs about 3 s, more than
-grading a submission: a batch pays it once. nbgrader's ``--student`` is one glob, which cannot
-name an arbitrary list of ids exactly, hence one ``AutogradeApp`` per student in one process.
+There is no single writer: on a worker, each task autogrades a batch of students (a few, see
+``default_batch``) in that worker thread's long-lived child process (``grader.batch_recorder``),
+which runs nbgrader's own ``autograde ASSIGNMENT --student S --force`` (its ``AutogradeApp``) once
+per student, in the course folder, which every worker sees at the same path (a shared
+filesystem, as JupyterHub deployments share their exchange). Each run reads the course's
+``nbgrader_config.py``, so the intake and TrustedGrade grade the submission in the worker's
+sandbox, and nbgrader writes the student's rows into the gradebook and the student's autograded
+notebook itself. The child is kept between tasks because starting nbgrader (importing it,
+nbconvert, SQLAlchemy, the grader) costs more than grading a submission; within a batch every
+nbgrader ``Gradebook`` shares one database connection. nbgrader's ``--student`` is one glob,
+which cannot name an arbitrary list of ids exactly, hence one ``AutogradeApp`` per student.
 Only plain data crosses the network: the course folder's path, the assignment, the batch's
 student ids and the client's settings out (the same as ``grader.executor``: limits, grader
 version, secret fingerprint); each student's exit status and flagged reasons back.
@@ -29,8 +30,8 @@ Why it is safe with several writers:
 - A task is idempotent: it always runs with ``--force`` (the client has already decided, like
   nbgrader without ``--force``, which students still need grading), so a task run again after
   its worker died replaces whatever the dead run left half done (the whole batch is graded
-  again, the students it had finished included, each replaced). nbgrader's process dies with
-  its worker (``PR_SET_PDEATHSIG``): a killed worker leaves no orphan writing beside the retry,
+  again, the students it had finished included, each replaced). The child dies with its
+  worker (``PR_SET_PDEATHSIG``): a killed worker leaves no orphan writing beside the retry,
   and its open transaction is rolled back by PostgreSQL when its connection drops.
 - Dask runs the task of a dead worker again elsewhere (up to its ``allowed-failures``); a task
   that still fails is listed at the end with its reason, and the exit status is 1.
@@ -41,11 +42,7 @@ autograded notebook (``grader.parallel.submissions_to_grade``), as nbgrader does
 
 from __future__ import annotations
 
-import ctypes
-import json
 import math
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -59,12 +56,13 @@ SQLITE_REFUSED = (
     "(c.CourseDirectory.db_url = 'postgresql+psycopg2://...' in nbgrader_config.py); this course's "
     "is {url!r}: grade without --scheduler (one process records), or move the gradebook"
 )
-LOG_LINES_KEPT = 12
-# Batches per worker by default: a few each, so that a slow batch or a lost worker leaves the
-# others something to take, while each batch still pays nbgrader's start-up once for several.
-BATCHES_PER_WORKER = 4
-# The child's line announcing one student's result (anything else it prints is nbgrader's log).
-RESULT_MARKER = "cluster-autograde-result "
+# The default batch: about BATCHES_PER_THREAD batches for each worker thread, and at most
+# BATCH_MOST students. Small batches balance the work: at the end of a run a thread waits at
+# most for another's last batch (about 0.5 s a student), and a lost worker's rerun is at most one
+# batch per thread. A batch costs little on its own (nbgrader is started once per worker thread,
+# ``grader.batch_recorder``): a Dask task, one gradebook connection, about 20 ms.
+BATCHES_PER_THREAD = 4
+BATCH_MOST = 5
 
 
 def database_url(config, course: Path) -> str:
@@ -88,7 +86,7 @@ def autograde_on_cluster(
 ) -> int:
     """Autograde ``assignment`` of the course at ``course`` on the workers of ``scheduler``, each
     recording its students into the PostgreSQL gradebook, ``batch`` students per task (0: a few
-    batches per worker, ``default_batch``); return the exit status (0; 1 when a submission
+    batches per worker thread, ``default_batch``); return the exit status (0; 1 when a submission
     could not be graded or the cluster refused; 2 for a configuration error)."""
     from tqdm import tqdm
 
@@ -131,7 +129,8 @@ def autograde_on_cluster(
             print(describe(cluster), file=sys.stderr)
         bar = tqdm(total=len(students), unit="student", file=sys.stderr, disable=not progress)
         bar.set_description("autograded and recorded by the workers")
-        size = batch or default_batch(len(students), len(cluster.workers))
+        threads = sum(cluster.client.nthreads().values())
+        size = batch or default_batch(len(students), threads)
         batches = [students[start : start + size] for start in range(0, len(students), size)]
         for name, answer in run_tasks(cluster, course, assignment, batches, log_level):
             if "error" in answer:
@@ -160,9 +159,10 @@ def autograde_on_cluster(
     return EXIT_CLUSTER if failed else 0
 
 
-def default_batch(students: int, workers: int) -> int:
-    """Students per task: ceil(students / (BATCHES_PER_WORKER x workers)), at least 1."""
-    return max(1, math.ceil(students / (BATCHES_PER_WORKER * max(1, workers))))
+def default_batch(students: int, threads: int) -> int:
+    """Students per task: ceil(students / (BATCHES_PER_THREAD x threads)), from 1 to
+    BATCH_MOST (``threads``: of all the workers, each grading one batch at a time)."""
+    return max(1, min(BATCH_MOST, math.ceil(students / (BATCHES_PER_THREAD * max(1, threads)))))
 
 
 def prepare_gradebook(url: str, course_id: str, assignment: str, students: list[str]) -> None:
@@ -218,50 +218,23 @@ def run_tasks(cluster, course: Path, assignment: str, batches: list[list[str]], 
 # --- on the worker -----------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """The child gets SIGKILL when the worker's thread that started it dies (a killed worker
-    leaves no nbgrader run writing beside the retry)."""
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 def autograde_batch(
     course: str, assignment: str, students: list[str], settings: dict, log_level: str = "WARN"
 ) -> dict[str, dict]:
     """On a worker: nbgrader's autograde of each of ``students`` in the shared course folder,
-    recording into its gradebook, in one child process (one nbgrader start-up for the batch).
+    recording into its gradebook, by this worker thread's long-lived child process
+    (``grader.batch_recorder``: nbgrader's start-up paid once per worker, not per batch).
     Returns {student: {"status": nbgrader's exit status, "reasons": [why it needs manual
     grading...]} or {"error": why}}."""
-    from grader.demo import nbgrader_environment
+    from grader.batch_recorder import recorder_for
     from grader.executor import probe_worker, worker_problems
 
     problems = worker_problems(probe_worker(), settings)  # a worker that joined after the check
     if problems:
         error = {"error": "refused by its worker: " + "; ".join(problems)}
         return {student: dict(error) for student in students}
-    result = subprocess.run(
-        [sys.executable, "-m", "grader.cluster_autograde", assignment, log_level, *students],
-        cwd=course,
-        env=nbgrader_environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=_die_with_parent,
-    )
-    lines = result.stdout.splitlines()
-    answers = {}
-    for line in lines:
-        if line.startswith(RESULT_MARKER):
-            answer = json.loads(line[len(RESULT_MARKER) :])
-            answers[answer.pop("student")] = answer
-    tail = "\n".join(line for line in lines[-LOG_LINES_KEPT:])
-    for student in students:
-        answer = answers.get(student)
-        if answer is None:  # the child died before this student's result
-            answer = {"status": result.returncode or 1, "reasons": []}
-        if answer["status"] != 0 and not (Path(course) / "autograded" / student).exists():
-            answer = {"error": f"nbgrader autograde exited {answer['status']}: {tail}"}
-        answers[student] = answer
-    return {student: answers[student] for student in students}
+    recorder = recorder_for(course, settings["grader_version"])
+    return recorder.autograde(assignment, log_level, students)
 
 
 def autograde_student(
@@ -269,43 +242,3 @@ def autograde_student(
 ) -> dict:
     """On a worker: ``autograde_batch`` of one student; that student's answer."""
     return autograde_batch(course, assignment, [student], settings, log_level)[student]
-
-
-def autograde_in_this_process(assignment: str, log_level: str, students: list[str]) -> None:
-    """In the batch's child process, in the course folder: nbgrader's ``autograde ASSIGNMENT
-    --student S --force`` for each student, one ``AutogradeApp`` each (the course's
-    configuration read afresh each time, as separate runs would), printing one result line per
-    student."""
-    from nbgrader.apps.autogradeapp import AutogradeApp
-
-    for student in students:
-        app = AutogradeApp()
-        app.initialize(
-            [
-                assignment,
-                f"--student={student}",
-                "--force",
-                "--Autograde.create_student=False",  # the client created every student
-                "--IntakeAutograde.list_manual_grading=False",  # the reasons go back as data
-                f"--log-level={log_level}",
-            ]
-        )
-        try:
-            app.start()
-            status = 0
-        except SystemExit as exit_:  # nbgrader exits 1 when the submission failed
-            status = int(exit_.code or 0)
-        from grader import nbgrader_plugin
-
-        reasons = [
-            reason
-            for name, found in nbgrader_plugin.LAST_RUN_NEEDS_MANUAL_GRADING
-            if name == student
-            for reason in found
-        ]
-        answer = {"student": student, "status": status, "reasons": reasons}
-        print(RESULT_MARKER + json.dumps(answer), flush=True)
-
-
-if __name__ == "__main__":
-    autograde_in_this_process(sys.argv[1], sys.argv[2], sys.argv[3:])

@@ -139,11 +139,14 @@ def test_autograded_notebooks_feedback_and_export_equal_the_sequential_runs(two_
         assert scores[0] == scores[1], student
 
 
-def test_the_default_batch_gives_every_worker_a_few():
-    """Are the students split into about four batches per worker, never empty ones?"""
-    from grader.cluster_autograde import default_batch
+def test_the_default_batch_gives_every_worker_thread_a_few_small_ones():
+    """Are the students split into about four batches per worker thread, of at most
+    BATCH_MOST students, never empty ones?"""
+    from grader.cluster_autograde import BATCH_MOST, default_batch
 
-    assert default_batch(200, 2) == 25
+    assert BATCH_MOST == 5
+    assert default_batch(200, 2) == 5
+    assert default_batch(32, 2) == 4
     assert default_batch(8, 2) == 1
     assert default_batch(9, 2) == 2
     assert default_batch(1, 8) == 1
