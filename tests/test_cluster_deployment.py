@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import ctypes
 import os
 import shutil
 import signal
@@ -131,6 +132,12 @@ def stop(processes: list[subprocess.Popen]) -> None:
         process.wait()
 
 
+def die_with_this_process() -> None:  # pragma: no cover - runs between fork and exec
+    """The child gets SIGKILL if this test process dies without stopping it (killed, or ended by
+    a timeout that skips ``finally``); a nanny's worker process exits with its nanny."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def tail(path: Path, lines: int = 15) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
@@ -166,6 +173,7 @@ def tls_cluster(course: Path, certificates: dict, logs: Path, empty_config: Path
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         start_new_session=True,
+                        preexec_fn=die_with_this_process,
                     )
                 )
         yield address
