@@ -64,8 +64,22 @@ CHILD_ENVIRONMENT = {
 }
 
 
+# Root builds the sandbox with the first two (its namespaces and mounts; the loopback of its
+# network namespace) and keeps the last three in it (see _bwrap_base).
+BUILD_CAPABILITIES = ("CAP_SYS_ADMIN", "CAP_NET_ADMIN")
+SANDBOX_CAPABILITIES = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL")
+_CAPABILITY_BITS = {
+    "CAP_KILL": 5,
+    "CAP_SETGID": 6,
+    "CAP_SETUID": 7,
+    "CAP_NET_ADMIN": 12,
+    "CAP_SYS_ADMIN": 21,
+}
+
+
 class SandboxUnavailable(RuntimeError):  # noqa: N818  (the name is the contract)
-    """bubblewrap is missing or cannot create namespaces here; the message says how to fix it."""
+    """The sandbox cannot be built or used here (bubblewrap missing, no namespaces, or, as root,
+    a capability its exercises need); the message says how to fix it."""
 
 
 _probe_lock = threading.Lock()
@@ -88,6 +102,14 @@ def require_sandbox() -> None:
         raise SandboxUnavailable(problem)
 
 
+def refuse_sandbox(problem: str) -> SandboxUnavailable:
+    """The error to raise when a sandbox that passed the probe turned out unusable (an exercise's
+    process could not be set up): ``require_sandbox`` refuses from now on, in this process."""
+    with _probe_lock:
+        _probe_result[runs_as_root()] = problem
+    return SandboxUnavailable(problem)
+
+
 def _probe() -> str | None:
     if shutil.which("bwrap") is None:
         return (
@@ -107,16 +129,71 @@ def _probe() -> str | None:
             )
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"bubblewrap could not be started: {error}"
+    message = completed.stderr.decode(errors="replace").strip()[-500:]
     if completed.returncode != 0:
-        message = completed.stderr.decode(errors="replace").strip()[:500]
         return (
             f"bubblewrap cannot create the sandbox here ({message or completed.returncode}). "
-            "It needs user namespaces (sysctl kernel.unprivileged_userns_clone=1, "
-            "user.max_user_namespaces > 0) or root; in a container, allow namespaces "
-            "(e.g. docker --security-opt seccomp=unconfined --cap-add SYS_ADMIN). "
-            "Install: `apt-get install bubblewrap`."
+            + _how_to_allow_the_sandbox()
         )
     return None
+
+
+def not_isolated_problem(why: str) -> str:
+    """Why the sandbox is unusable when the harness could not set an exercise's process up
+    (``why``: its words, naming the refused call and the capability), with the fix."""
+    return (
+        "the sandbox cannot run exercises here: the harness could not set an exercise's "
+        f"process up before running any student code ({why}). " + _how_to_allow_the_sandbox()
+    )
+
+
+def _missing_capabilities() -> list[str]:
+    """Which of the capabilities root needs for the sandbox (BUILD_CAPABILITIES and
+    SANDBOX_CAPABILITIES) this process lacks in its effective set."""
+    try:
+        with open("/proc/self/status") as status:
+            line = next(line for line in status if line.startswith("CapEff:"))
+    except (OSError, StopIteration):
+        return []
+    effective = int(line.split()[1], 16)
+    return [
+        name
+        for name in (*BUILD_CAPABILITIES, *SANDBOX_CAPABILITIES)
+        if not effective >> _CAPABILITY_BITS[name] & 1
+    ]
+
+
+def _how_to_allow_the_sandbox() -> str:
+    """What this machine or container must give the grader, for the way it runs (root or not)."""
+    if runs_as_root():
+        missing = _missing_capabilities()
+        lacking = f"; this process lacks {', '.join(missing)}" if missing else ""
+        names = [name.removeprefix("CAP_") for name in (*BUILD_CAPABILITIES, *SANDBOX_CAPABILITIES)]
+        return (
+            "Run as root, the grader needs CAP_SYS_ADMIN and CAP_NET_ADMIN to build the sandbox "
+            "(its mounts, its loopback) and CAP_SETUID, CAP_SETGID and CAP_KILL, which the "
+            "sandbox keeps to run each exercise under a uid of its own and kill what it leaves"
+            f"{lacking}. In a container, give it these, with seccomp and AppArmor allowing "
+            "mounts: docker run --cap-drop ALL "
+            + " ".join(f"--cap-add {name}" for name in names)
+            + " --security-opt seccomp=unconfined --security-opt apparmor=unconfined; "
+            "Kubernetes: securityContext capabilities: {drop: [ALL], add: ["
+            + ", ".join(names)
+            + "]}, seccompProfile and appArmorProfile {type: Unconfined} "
+            "(deploy/kubernetes/workers.yaml). Or run the grader as another user, in a user "
+            'namespace (README: "bubblewrap without root").'
+        )
+    return (
+        "Run by a user other than root, it needs unprivileged user namespaces "
+        "(sysctl user.max_user_namespaces > 0, kernel.unprivileged_userns_clone=1 where it "
+        "exists; Ubuntu: kernel.apparmor_restrict_unprivileged_userns=0 or an AppArmor profile "
+        "for bwrap); in a container also a seccomp profile and AppArmor that allow namespaces "
+        "and mounts (docker --security-opt seccomp=unconfined --security-opt apparmor=unconfined) "
+        'and an unmasked /proc, or bubblewrap fails with "Can\'t mount proc on /newroot/proc" '
+        "(docker --security-opt systempaths=unconfined; Kubernetes: procMount: Unmasked, with "
+        'hostUsers: false); README: "bubblewrap without root". '
+        "Install: `apt-get install bubblewrap`."
+    )
 
 
 def _bwrap_base(privileged: bool) -> list[str]:
@@ -127,7 +204,7 @@ def _bwrap_base(privileged: bool) -> list[str]:
         # capability), CAP_KILL to kill that uid's processes (inside this pid namespace only).
         namespaces = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
         namespaces += ["--unshare-cgroup-try", "--cap-drop", "ALL"]
-        for capability in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL"):
+        for capability in SANDBOX_CAPABILITIES:
             namespaces += ["--cap-add", capability]
     else:
         # A user namespace: the caller's uid, and no capability even inside it (bwrap gives a

@@ -10,7 +10,9 @@ charged when it fails. It guarantees:
 - hidden calls are sent only after every public call has answered, and what comes back for
   them keeps only the grader's words (``hidden_safe``);
 - a failure (timeout, crash, flood, violation) is charged to this exercise alone, and the
-  exercise is over only once the zygote has killed and reaped everything it started.
+  exercise is over only once the zygote has killed and reaped everything it started;
+- a process that fails before its "ready" (it could not take its own uid, say) is charged to
+  no one: no student code ran in it, so the sandbox is at fault (``NotIsolatedError``).
 """
 
 from __future__ import annotations
@@ -79,6 +81,25 @@ class ZygoteLostError(Exception):
     """The sandbox's zygote is gone or misbehaves: kill the sandbox, start a fresh one."""
 
 
+class NotIsolatedError(Exception):
+    """The exercise's process failed before its "ready", so before any student code ran in it:
+    the sandbox's fault, never the student's.
+
+    refused -- the harness reported that the kernel refused its set-up (its own uid, for want of
+               CAP_SETUID, say): a fault of this machine that every exercise would meet, and that
+               no submission can cause; False: it failed otherwise, or died without saying why
+    """
+
+    def __init__(self, why: str, *, refused: bool):
+        super().__init__(why)
+        self.why, self.refused = why, refused
+
+
+def sandbox_uid() -> int:
+    """A fresh uid for an exercise's process in a sandbox started by root."""
+    return SANDBOX_UID_BASE + secrets.randbelow(1 << 24)
+
+
 _VIOLATION = "crashed: protocol violation (the process sent something the grader did not expect)"
 
 
@@ -122,7 +143,7 @@ class ExerciseRun:
         self.sandbox, self.state, self.name, self.slot = sandbox, sandbox.state, name, slot
         self.limits = sandbox.limits
         self.nonce = secrets.token_bytes(wire.NONCE_BYTES)
-        self.uid = SANDBOX_UID_BASE + secrets.randbelow(1 << 24) if sandbox.privileged else None
+        self.uid = sandbox_uid() if sandbox.privileged else None
         self.reader = wire.FrameReader(self.nonce)
         self.calls = self.state.calls[name]
         public = [index for index, call in enumerate(self.calls) if not call.hidden]
@@ -204,6 +225,8 @@ class ExerciseRun:
                     if data is None:
                         break
                     self.on_reports(data)
+                if not self.ended and self.position == 0:  # before "ready": no student code ran
+                    raise NotIsolatedError(self.crash_reason()[1], refused=False)
                 if not self.ended:
                     raise ExerciseFailedError(*self.crash_reason())
                 return
@@ -319,11 +342,15 @@ class ExerciseRun:
         try:
             report = wire.loads(message)
             kind = self.expected[self.position][0] if self.position < len(self.expected) else None
+            if kind == "ready" and type(report) is dict and report.get("kind") == "unisolated":
+                kind = "unisolated"  # instead of "ready": before any student code ran
             _check_report(report, kind, self)
         except wire.WireError:
             raise ExerciseFailedError(
                 "crashed: protocol violation", _VIOLATION, taints=True
             ) from None
+        if kind == "unisolated":
+            raise NotIsolatedError(report["why"], refused=report["refused"])
         self.position += 1
         if kind == "loaded":
             self.loaded(report)
@@ -442,6 +469,7 @@ def _signal_hint(number: int) -> str:
 
 _REPORT_FIELDS = {
     "ready": {"kind", "uid"},
+    "unisolated": {"kind", "why", "refused"},
     "loaded": {"kind", "exercise", "setup_error", "error", "function"},
     "outcome": {"kind", "exercise", "index", "returned", "error", "args_after"},
     "end": {"kind", "exercise"},
@@ -460,7 +488,12 @@ def _check_report(report, kind: str | None, exercise: ExerciseRun) -> None:
         raise wire.WireError(f"expected a {kind!r} report")
     if set(report) != _REPORT_FIELDS[kind]:
         raise wire.WireError(f"{kind!r} report with other fields")
-    if kind != "ready" and report["exercise"] != exercise.name:
+    if kind == "unisolated":
+        if type(report["why"]) is not str or not _short_text(report["why"]):
+            raise wire.WireError("'why' must be a short str")
+        if type(report["refused"]) is not bool:
+            raise wire.WireError("'refused' must be a bool")
+    if kind not in ("ready", "unisolated") and report["exercise"] != exercise.name:
         raise wire.WireError(f"{kind!r} report for another exercise")
     if kind == "ready" and exercise.uid is not None and report["uid"] != exercise.uid:
         raise wire.WireError("the exercise's process did not drop its privileges")

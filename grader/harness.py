@@ -18,11 +18,14 @@ The exercise process (the fork) gets its own three pipes from the grader, chosen
 when the sandbox started: input (fd 3), reports (fd 4) and output (fds 1 and 2); stdin is
 /dev/null and every other descriptor is closed, the zygote's control and status channels
 included. Started by root, it switches to a fresh uid of its own; either way it makes itself
-non-dumpable and sets its rlimits, then reports "ready". Only then does it read its job from the
-grader: the trusted setup, its own cell and the stand-ins of the OTHER exercises it may call
-(``grader.stand_ins``). It runs the setup and the cell in a fresh ``__main__`` namespace (as
-Jupyter does), reports "loaded", binds the stand-ins, then reads calls one by one, calls the
-function and reports each outcome (what it returned or raised, and the arguments afterwards).
+non-dumpable and sets its rlimits, then reports "ready" (should any of that fail, it reports
+"unisolated" with the reason instead, and exits: no student code has run, so the sandbox is at
+fault, a container without CAP_SETUID say, and the grader refuses to grade rather than charge the
+exercise). Only then does it read its job from the grader: the trusted setup, its own cell and
+the stand-ins of the OTHER exercises it may call (``grader.stand_ins``). It runs the setup and
+the cell in a fresh ``__main__`` namespace (as Jupyter does), reports "loaded", binds the
+stand-ins, then reads calls one by one, calls the function and reports each outcome (what it
+returned or raised, and the arguments afterwards).
 
 Why a cell can only change its own exercise's verdict (the security argument):
 
@@ -70,6 +73,7 @@ import tokenize
 import types
 
 EXIT_HARNESS_FAILURE = 70
+EXIT_NOT_ISOLATED = 71  # a process could not be set up as an exercise's (its uid, say)
 ERROR_CHARS = 500  # an exception message is cut to this many characters
 JOB_NONCE = bytes(16)  # frames from the trusted grader come on private channels
 
@@ -84,6 +88,12 @@ _PR_SET_CHILD_SUBREAPER = 36
 _BODY_RUNNING_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun"})
 _ASSIGNED_ESCAPE = re.compile(r"^(\s*)([A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*)\s*=\s*[!%]")
 _HELP_LINE = re.compile(r"^\s*(\?{1,2}[\w.]+|[\w.]+\?{1,2})\s*$")
+
+
+class IsolationError(RuntimeError):
+    """The kernel refused what makes a process an exercise's (its own uid, say), before any student
+    code ran: the sandbox lacks a capability, which no submission can take away from it. The
+    message names the refused call and the capability."""
 
 
 def main(argv: list[str]) -> None:
@@ -255,8 +265,19 @@ class _Exercise:
         self.name = command["exercise"]
 
     def run(self) -> None:
-        self.isolate()
+        self.own_descriptors()
         channel = _Channel(REPORT_FD, bytes.fromhex(self.command["nonce"]), self.wire)
+        try:
+            _become_exercise(self.command["drop_to"], self.job["rlimits"])
+        except BaseException as error:  # noqa: BLE001  (no student code has run: not its fault)
+            # "refused": the kernel said no to what the sandbox's capabilities should allow, a
+            # fault of this machine that every exercise would meet (see IsolationError).
+            refused = isinstance(error, IsolationError)
+            channel.send(
+                {"kind": "unisolated", "why": _isolation_failure(error), "refused": refused}
+            )
+            os._exit(EXIT_NOT_ISOLATED)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         channel.send({"kind": "ready", "uid": os.getuid()})
         inputs = _Frames(INPUT_FD, JOB_NONCE, self.wire)
         work = inputs.next()
@@ -343,8 +364,9 @@ class _Exercise:
         _flush_student_output()
         return None if raised is None else _describe(raised, filename)
 
-    def isolate(self) -> None:
-        """Own descriptors only, own uid (root), non-dumpable, rlimits: before any student code."""
+    def own_descriptors(self) -> None:
+        """Its own three pipes at fixed numbers, /dev/null as stdin, every other descriptor
+        closed (the zygote's channels included): before anything else."""
         input_fd, report_fd, output_fd = self.slot
         moved = [os.dup(fd) for fd in (input_fd, report_fd, output_fd)]
         for target, fd in zip((INPUT_FD, REPORT_FD, 1), moved, strict=True):
@@ -357,12 +379,6 @@ class _Exercise:
             os.set_inheritable(fd, False)
         if not self.job["sandboxed"]:
             os.setpgid(0, 0)  # development only: the zygote kills this process group
-        drop_to = self.command["drop_to"]
-        if drop_to is not None:
-            _drop_privileges(drop_to)
-        _prctl(_PR_SET_DUMPABLE, 0)
-        _set_limits(self.job["rlimits"])
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class _Modules:
@@ -440,20 +456,47 @@ _SHARED_MODULES += ("warnings", "signal", "numpy", "numpy.linalg", "numpy.random
 _SHARED_MODULES += ("wire", "calls", "public_tests", __name__)
 
 
+def _become_exercise(drop_to, rlimits) -> None:
+    """What makes a process an exercise's, before any student code: its own uid ``drop_to``
+    ([uid, gid], or None in a user namespace), non-dumpable, ``rlimits``."""
+    if drop_to is not None:
+        _drop_privileges(drop_to)
+    _prctl(_PR_SET_DUMPABLE, 0)
+    _set_limits(rlimits)
+
+
+def _isolation_failure(error: BaseException) -> str:
+    """Why a process could not become an exercise's, in one line for the grader."""
+    if isinstance(error, IsolationError):
+        return str(error)[:ERROR_CHARS]
+    return f"{type(error).__name__}: {error}"[:ERROR_CHARS]
+
+
 def _drop_privileges(drop_to) -> None:
     """Become an unprivileged uid of our own (sandboxes started by root): RLIMIT_NPROC is then
-    enforced for this exercise alone, and no other process of the sandbox can be signalled."""
+    enforced for this exercise alone, and no other process of the sandbox can be signalled.
+    Raises IsolationError naming the call refused and the capability it needs."""
     uid, gid = drop_to
-    os.setgroups([])
-    os.setresgid(gid, gid, gid)
-    os.setresuid(uid, uid, uid)
+    steps = (
+        ("setgroups([])", "CAP_SETGID", lambda: os.setgroups([])),
+        (f"setresgid({gid})", "CAP_SETGID", lambda: os.setresgid(gid, gid, gid)),
+        (f"setresuid({uid})", "CAP_SETUID", lambda: os.setresuid(uid, uid, uid)),
+    )
+    for call, capability, step in steps:
+        try:
+            step()
+        except PermissionError:
+            raise IsolationError(
+                f"{call} was refused, so no exercise can run under a uid of its own: "
+                f"the sandbox holds no {capability}"
+            ) from None
     if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid):
-        raise RuntimeError("could not drop privileges")
+        raise IsolationError("could not drop privileges")
     try:
         os.setuid(0)
     except PermissionError:
         return
-    raise RuntimeError("root could be regained after dropping privileges")
+    raise IsolationError("root could be regained after dropping privileges")
 
 
 def _set_limits(rlimits) -> None:

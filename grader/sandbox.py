@@ -19,6 +19,11 @@ own protocol is ``grader.exercise_run``. It guarantees:
   ("timeout after 10 s", "crashed: ..."); outcomes received before it are kept (except after a
   protocol violation, which taints the stream). Should the zygote itself be lost, the sandbox is
   killed whole and a fresh one grades the exercises left.
+- A failure before any student code ran is never charged to an exercise: an exercise's process
+  whose set-up the kernel refused (its own uid: a container without CAP_SETUID, say) raises
+  SandboxUnavailable, as ``require_sandbox`` would have (it probes the same set-up), and one
+  that failed otherwise before reporting "ready" raises SandboxError. Nothing is graded then:
+  a zero for every exercise would look like a grade.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ from grader.bubblewrap import (  # noqa: F401  (re-exported: the sandbox's publi
     Stage,
     bwrap_arguments,
     interpreter,
+    not_isolated_problem,
+    refuse_sandbox,
     require_sandbox,
     runs_as_root,
     sandboxed_python_command,
@@ -55,6 +62,7 @@ from grader.exercise_run import (
     JOB_NONCE,
     ExerciseFailedError,
     ExerciseRun,
+    NotIsolatedError,
     Pipe,
     Slot,
     ZygoteLostError,
@@ -160,8 +168,10 @@ def run_submission(
                      processes, and a detached process of it survives the run
     support_files -- files put read-only in the working directory; None: the repository's
                      public_tests.py and public_tests_data.npz
-    Raises SandboxUnavailable (sandbox=True and bubblewrap cannot run) and SandboxError (the
-    harness could not start: never the student's fault).
+    Raises SandboxUnavailable (sandbox=True and bubblewrap cannot run, or the kernel refused an
+    exercise's process its own uid there: this process then refuses every later run) and
+    SandboxError (the harness or an exercise's process failed before running student code:
+    never the student's fault).
     """
     started = time.monotonic()
     _check_arguments(setup, cells, calls)
@@ -489,4 +499,11 @@ class _Sandbox:
                 ExerciseFailedError("crashed", f"crashed: the sandbox was lost ({lost})")
             )
             return False
+        except NotIsolatedError as failure:  # before any student code: the sandbox's fault
+            if failure.refused:
+                raise refuse_sandbox(not_isolated_problem(failure.why)) from None
+            raise SandboxError(
+                f"the sandbox failed before running any student code: {name}'s process could "
+                f"not be set up ({failure.why.removeprefix('crashed: ')})"
+            ) from None
         return exercise.reap(killed=False)

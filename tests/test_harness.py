@@ -7,16 +7,19 @@ bubblewrap, so these tests also run where bwrap is missing); containment is test
 from __future__ import annotations
 
 import ast
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from grader import harness, reference
+from grader import harness, reference, sandbox
 from grader.calls import Call
 from grader.exercises import EXERCISE_NAMES
-from grader.sandbox import Limits, run_submission
+from grader.sandbox import Limits, SandboxError, run_submission
 from tests.catalogue.canonical import CANONICAL
 from tests.factories import SETUP_SOURCE
 
@@ -88,6 +91,40 @@ def test_harness_and_wire_import_only_the_standard_library_numpy_and_each_other(
                 assert top in allowed or name in ("grader.calls", "public_tests"), (
                     f"{module} imports {name}"
                 )
+
+
+@pytest.mark.parametrize(
+    ("capability", "refused"), [("SETUID", "setresuid("), ("SETGID", "setgroups([])")]
+)
+def test_a_uid_root_cannot_take_is_an_isolation_error_naming_the_capability(capability, refused):
+    """As root without CAP_SETUID (or CAP_SETGID), does the switch to an exercise's own uid raise
+    IsolationError naming the refused call and the missing capability (the words the grader
+    shows when it refuses to grade), not a bare PermissionError?"""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv (util-linux)")
+    code = "from grader.harness import _drop_privileges\n_drop_privileges([1500000001, 1500000001])"
+    completed = subprocess.run(
+        ["setpriv", "--inh-caps=-all", f"--bounding-set=-{capability.lower()}", "--"]
+        + [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode != 0
+    last = completed.stderr.strip().splitlines()[-1]
+    assert last.startswith("grader.harness.IsolationError: " + refused), last
+    assert last.endswith(f"the sandbox holds no CAP_{capability}"), last
+
+
+def test_a_process_that_cannot_be_set_up_is_the_sandboxs_failure_not_the_exercises(monkeypatch):
+    """When an exercise's process fails to set itself up, before any student code ran (here: an
+    rlimit it cannot set), is that a SandboxError saying why, not a crash charged to the
+    exercise and graded 0?"""
+    rlimits = sandbox._Sandbox.rlimits
+    bogus = [("NOT_A_LIMIT", 1, 1)]
+    monkeypatch.setattr(sandbox._Sandbox, "rlimits", lambda self: rlimits(self) + bogus)
+    with pytest.raises(SandboxError, match=r"process could not be set up \(ValueError: not a"):
+        run(canonical("zero_pad"), {"zero_pad": zero_pad_calls()})
 
 
 # --------------------------------------------------------------- magics and shell lines

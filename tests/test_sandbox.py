@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -811,3 +813,45 @@ def zero_pad(X, pad):
     result = attack("zero_pad", source)
     assert_correct(result, "zero_pad")
     assert result.children == 1
+
+
+# ------------------------------------------------ root without the capabilities the sandbox keeps
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# What grading a notebook looks like from the command line when require_sandbox() is skipped:
+# the sandbox's own report, not the up-front probe, must then stop the run.
+WITHOUT_PROBE = (
+    "import sys\n"
+    "from grader import bubblewrap, cli\n"
+    "bubblewrap._probe_result[True] = None\n"
+    "sys.exit(cli.main(sys.argv[1:]))\n"
+)
+
+
+def grade_as_root_without(capability: str, tmp_path: Path, *, probe: bool = True):
+    """`python -m grader grade examples/bob.ipynb --csv FILE` as root whose bounding set lacks
+    ``capability`` (a container given fewer capabilities): (the completed process, the CSV's
+    lines). ``probe=False`` skips require_sandbox()'s probe, as if it had passed."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv (util-linux)")
+    csv_path = tmp_path / "grades.csv"
+    grader = ["-m", "grader"] if probe else ["-c", WITHOUT_PROBE]
+    command = ["setpriv", "--inh-caps=-all", f"--bounding-set=-{capability.lower()}", "--"]
+    command += [sys.executable, *grader, "grade", str(REPO_ROOT / "examples" / "bob.ipynb")]
+    command += ["--csv", str(csv_path), "--quiet"]
+    completed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    lines = csv_path.read_text().splitlines() if csv_path.exists() else []
+    return completed, lines
+
+
+@pytest.mark.parametrize("capability", ["SETUID", "SETGID"])
+def test_an_exercise_that_cannot_take_its_uid_stops_the_run_instead_of_scoring_zero(
+    capability, tmp_path
+):
+    """Should the probe pass and an exercise's process still fail to take its own uid, does the
+    run stop as if the sandbox were missing (exit 3, no grade written, the capability named)
+    rather than charge a crash to every exercise and write a 0 that looks like a grade?"""
+    completed, lines = grade_as_root_without(capability, tmp_path, probe=False)
+    assert (completed.returncode, lines) == (3, []), (completed.stderr, lines)
+    assert f"CAP_{capability}" in completed.stderr
+    assert "before running any student code" in completed.stderr
