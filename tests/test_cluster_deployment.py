@@ -37,7 +37,7 @@ from tests.postgres_server import (
 from tests.test_cluster_autograde import course_on, gradebook
 from tests.test_parallel import STUDENTS
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.ipynb"))
