@@ -17,6 +17,8 @@ def local_cluster(workers: int = 2) -> Iterator:
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        # A free port: with None the scheduler still serves HTTP on 8787, and a second cluster
+        # on the machine (another test, a benchmark) warned "Port 8787 is already in use".
+        dashboard_address="127.0.0.1:0",
     ) as cluster:
         yield cluster
