@@ -1,8 +1,9 @@
 """The bubblewrap command: which namespaces, which read-only view of the host, which environment.
 
 Owns: the bwrap argument list (``bwrap_arguments``, ``sandboxed_python_command``), the probe that
-says whether bubblewrap can build the sandbox here (``require_sandbox``), the interpreter paths
-the sandbox binds, and the private staging directory of the harness (``Stage``). It guarantees:
+says whether the sandbox can be built and used here (``require_sandbox``: bubblewrap builds it and
+the harness's own set-up of an exercise's process succeeds in it), the interpreter paths the
+sandbox binds, and the private staging directory of the harness (``Stage``). It guarantees:
 
 - namespaces: pid, net (no network, not even the host's loopback), ipc, uts, cgroup, mount;
   ``--new-session`` (no TIOCSTI into the grader's terminal), ``--die-with-parent``;
@@ -14,7 +15,8 @@ the sandbox binds, and the private staging directory of the harness (``Stage``).
   no /etc, /home, /root, /work, nothing of the grader, the course or other submissions;
 - identity: started by root, the sandbox keeps only CAP_SETUID, CAP_SETGID and CAP_KILL (inside
   its own pid namespace) for the zygote, and every exercise process drops to a fresh uid of its
-  own; started by another user, a user namespace with no capabilities;
+  own; started by another user, a user namespace with no capabilities. Root without one of these
+  (a container given fewer) is refused by ``require_sandbox``, naming it, before any grading;
 - environment: cleared, then PATH, HOME=/tmp, LANG, single-threaded BLAS/OpenMP, fixed
   PYTHONHASHSEED.
 """
@@ -92,7 +94,9 @@ def runs_as_root() -> bool:
 
 
 def require_sandbox() -> None:
-    """Raise SandboxUnavailable unless bubblewrap can build the sandbox here (probed once)."""
+    """Raise SandboxUnavailable unless the sandbox can be built and used here (probed once per
+    process: bubblewrap builds the sandbox the harness runs in, and there the harness does what
+    the zygote and an exercise's process do before any student code: ``harness.probe``)."""
     privileged = runs_as_root()
     with _probe_lock:
         if privileged not in _probe_result:
@@ -117,11 +121,16 @@ def _probe() -> str | None:
             "(Debian/Ubuntu; `dnf install bubblewrap` on Fedora), or run with --no-sandbox for "
             "development only"
         )
-    true = shutil.which("true") or "/usr/bin/true"
+    from grader.exercise_run import sandbox_uid
+    from grader.harness import EXIT_NOT_ISOLATED
+
+    probe = [interpreter(), "-S", "-B", f"{SANDBOX_HARNESS}/harness.py", "--probe"]
+    if runs_as_root():
+        probe += ["--drop-to", str(sandbox_uid())]
     try:
         with Stage([]) as stage, SeccompFile() as seccomp:
             completed = subprocess.run(
-                [*bwrap_arguments(stage.harness, stage.work, seccomp.fd), "--", true],
+                [*bwrap_arguments(stage.harness, stage.work, seccomp.fd), "--", *probe],
                 capture_output=True,
                 timeout=30,
                 env={"PATH": CHILD_ENVIRONMENT["PATH"]},
@@ -130,6 +139,8 @@ def _probe() -> str | None:
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"bubblewrap could not be started: {error}"
     message = completed.stderr.decode(errors="replace").strip()[-500:]
+    if completed.returncode == EXIT_NOT_ISOLATED:
+        return not_isolated_problem(message.removeprefix("not isolated: "))
     if completed.returncode != 0:
         return (
             f"bubblewrap cannot create the sandbox here ({message or completed.returncode}). "

@@ -5,6 +5,11 @@ the student-facing ``public_tests`` and ``wire``/``calls``, copied beside it; no
 grader exists in the sandbox, no stand-in and no reference):
 
     python -S -B harness.py --control-fd N --status-fd N --work-dir DIR [--sandboxed] [--site-dir D]
+    python -S -B harness.py --probe [--drop-to UID]
+
+The second form is ``grader.bubblewrap.require_sandbox``'s probe: the zygote's and an exercise
+process's own set-up (``probe``), with no job, no NumPy and no student code; it exits 0, or
+EXIT_NOT_ISOLATED with the reason on stderr.
 
 The zygote (the process bubblewrap starts, the init of the sandbox's pid namespace) imports
 NumPy and ``public_tests`` once, reads a job on its control channel (a descriptor of its own,
@@ -98,12 +103,23 @@ class IsolationError(RuntimeError):
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description="grading harness (runs inside the sandbox)")
-    parser.add_argument("--control-fd", type=int, required=True)
-    parser.add_argument("--status-fd", type=int, required=True)
-    parser.add_argument("--work-dir", required=True)
+    parser.add_argument("--probe", action="store_true", help="only check the set-up, then exit")
+    parser.add_argument("--drop-to", type=int, default=None, help="with --probe: the uid to take")
+    parser.add_argument("--control-fd", type=int)
+    parser.add_argument("--status-fd", type=int)
+    parser.add_argument("--work-dir")
     parser.add_argument("--site-dir", action="append", default=[])
     parser.add_argument("--sandboxed", action="store_true")
     options = parser.parse_args(argv)
+    if options.probe:
+        try:
+            probe(options.drop_to)
+        except IsolationError as error:
+            print(f"not isolated: {error}", file=sys.stderr, flush=True)
+            os._exit(EXIT_NOT_ISOLATED)
+        return
+    if None in (options.control_fd, options.status_fd, options.work_dir):
+        parser.error("--control-fd, --status-fd and --work-dir are required")
     # Like Jupyter: the working directory (public_tests.py) first, installed packages last.
     sys.path.insert(0, options.work_dir)
     sys.path.extend(options.site_dir)
@@ -127,6 +143,48 @@ def _prctl(option: int, value: int) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(option, value, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
+
+
+def probe(drop_to: int | None) -> None:
+    """Do here what the zygote and an exercise's process do to each other, with no student code:
+    the zygote's prctls, a fork that becomes an exercise's process (``_become_exercise``: its own
+    uid ``drop_to`` when started by root, non-dumpable) and is then killed by its parent as the
+    zygote kills a hanging exercise. Raises IsolationError naming what the sandbox lacks. (Run
+    once per grader process, in a sandbox of its own, by ``grader.bubblewrap.require_sandbox``.)"""
+    _prctl(_PR_SET_DUMPABLE, 0)
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    read, write = os.pipe()  # what the child says
+    hold, release = os.pipe()  # the child waits on it: until killed, or until we exit
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read)
+            os.close(release)
+            _become_exercise(None if drop_to is None else [drop_to, drop_to], [])
+            os.write(write, b"ready")
+        except BaseException as error:  # noqa: BLE001  (whatever it is, the parent says it)
+            os.write(write, _isolation_failure(error).encode()[:4000])
+            os._exit(EXIT_NOT_ISOLATED)
+        os.read(hold, 1)
+        os._exit(0)
+    os.close(write)
+    os.close(hold)
+    said = os.read(read, 4096).decode(errors="replace")
+    os.close(read)
+    if said != "ready":
+        os.waitpid(pid, 0)  # it exits by itself
+        raise IsolationError(said or "the exercise's process died while being set up")
+    try:
+        # By pid, not kill(-1) as the zygote does: kill(-1) reports no EPERM.
+        os.kill(pid, signal.SIGKILL)
+    except PermissionError:
+        # Not waited for: it exits when we do (its read of ``hold`` ends).
+        raise IsolationError(
+            "kill() of an exercise's process was refused, so what an exercise leaves running "
+            "could not be stopped: the sandbox holds no CAP_KILL"
+        ) from None
+    os.waitpid(pid, 0)
+    os.close(release)
 
 
 class _Frames:
@@ -458,7 +516,8 @@ _SHARED_MODULES += ("wire", "calls", "public_tests", __name__)
 
 def _become_exercise(drop_to, rlimits) -> None:
     """What makes a process an exercise's, before any student code: its own uid ``drop_to``
-    ([uid, gid], or None in a user namespace), non-dumpable, ``rlimits``."""
+    ([uid, gid], or None in a user namespace), non-dumpable, ``rlimits``. (``probe`` runs this
+    very function, so the grader's up-front check cannot pass where an exercise would fail.)"""
     if drop_to is not None:
         _drop_privileges(drop_to)
     _prctl(_PR_SET_DUMPABLE, 0)

@@ -844,6 +844,20 @@ def grade_as_root_without(capability: str, tmp_path: Path, *, probe: bool = True
     return completed, lines
 
 
+@pytest.mark.parametrize("capability", ["SETUID", "SETGID", "KILL"])
+def test_root_without_a_capability_the_sandbox_keeps_refuses_to_grade_and_names_it(
+    capability, tmp_path
+):
+    """As root without CAP_SETUID (or CAP_SETGID), where bubblewrap still builds a sandbox but no
+    exercise could take its own uid, does `grade` refuse before grading anything (exit 3), naming
+    the missing capability and what to give the container, instead of scoring every exercise 0?
+    And without CAP_KILL, which the zygote needs to kill what an exercise leaves running?"""
+    completed, lines = grade_as_root_without(capability, tmp_path)
+    assert (completed.returncode, lines) == (3, []), (completed.stderr, lines)
+    assert f"CAP_{capability}" in completed.stderr
+    assert "--cap-add" in completed.stderr and "capabilities" in completed.stderr
+
+
 @pytest.mark.parametrize("capability", ["SETUID", "SETGID"])
 def test_an_exercise_that_cannot_take_its_uid_stops_the_run_instead_of_scoring_zero(
     capability, tmp_path
