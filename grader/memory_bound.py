@@ -17,6 +17,10 @@ Which cgroup:
 - otherwise, as root on a cgroup v1 machine (``/sys/fs/cgroup/memory`` writable): a child of the
   grader's own memory cgroup with ``memory.limit_in_bytes``.
 - otherwise none, and ``active`` is False.
+Each sandbox's cgroup is named ``cnn-grader-<pid of the grader process>-<random>``. A grader
+killed while a sandbox ran (a SIGKILLed Dask worker, say) cannot remove its cgroup; the next
+sandbox made beside it removes every such cgroup whose grader process is gone (an empty one
+only: the kernel refuses to remove a cgroup that still holds a process).
 The sandbox joins its cgroup through ``/bin/sh -c 'echo $$ > cgroup.procs; exec bwrap ...'``, so
 it is inside before its first instruction (no race, no preexec_fn in a threaded grader).
 """
@@ -36,6 +40,31 @@ log = logging.getLogger(__name__)
 CGROUP_ENV = "GRADER_CGROUP"
 V1_MEMORY_ROOT = Path("/sys/fs/cgroup/memory")
 JOIN = 'echo $$ > "$0/cgroup.procs" && exec "$@"'
+PREFIX = "cnn-grader-"
+
+
+def remove_orphans(root: Path) -> None:
+    """Remove the sandbox cgroups in ``root`` whose grader process no longer exists."""
+    try:
+        names = [entry.name for entry in os.scandir(root) if entry.name.startswith(PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        owner, _, token = name[len(PREFIX) :].partition("-")
+        if not (owner.isdigit() and token) or _alive(int(owner)):
+            continue  # another grader's (or an older grader's, named without its pid)
+        with contextlib.suppress(OSError):  # busy, or removed by another grader meanwhile
+            (root / name).rmdir()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @functools.cache
@@ -84,7 +113,8 @@ class MemoryBound:
         if parent is None:
             return self
         version, root = parent
-        directory = root / f"cnn-grader-{secrets.token_hex(6)}"
+        remove_orphans(root)
+        directory = root / f"{PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
         try:
             directory.mkdir()
             if version == "v2":

@@ -4,6 +4,8 @@ the cgroup gone afterwards?"""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -67,3 +69,33 @@ def test_without_a_cgroup_the_command_is_unchanged(monkeypatch):
     with memory_bound.MemoryBound(1 << 30, 8) as bound:
         assert not bound.active
         assert bound.wrap(["bwrap", "--x"]) == ["bwrap", "--x"]
+
+
+@pytest.mark.skipif(memory_bound._parent() is None, reason="needs a memory cgroup (root, v1)")
+def test_a_dead_graders_cgroup_is_removed_by_the_next_sandbox():
+    """Is the cgroup a killed grader left behind (its process gone) removed when the next
+    sandbox is made beside it, while a live grader's and an old-style name are left alone?"""
+    import subprocess
+
+    _, root = memory_bound._parent()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    alive = subprocess.Popen(["sleep", "60"])
+    left = {
+        "dead": root / f"cnn-grader-{dead.pid}-0123456789ab",
+        "alive": root / f"cnn-grader-{alive.pid}-0123456789ab",
+        "old": root / "cnn-grader-0123456789ab",
+    }
+    try:
+        for directory in left.values():
+            directory.mkdir()
+        with memory_bound.MemoryBound(64 << 20, 8) as bound:
+            assert bound.active and bound.directory.name.startswith(f"cnn-grader-{os.getpid()}-")
+        assert not left["dead"].exists()
+        assert left["alive"].exists() and left["old"].exists()
+    finally:
+        alive.kill()
+        alive.wait()
+        for directory in left.values():
+            if directory.exists():
+                directory.rmdir()
