@@ -22,7 +22,8 @@ Exit status: 0 whenever grades were produced (an unreadable notebook gets total 
 ran (one line on stderr says why: an infrastructure fault, not a grade), when a submission could
 not be graded on the Dask cluster (its task failed there: its error grade is still written and
 listed, the others' grades too), or for an internal error of the grader itself (with its
-traceback).
+traceback; or, in a batch, on some notebooks only: each gets an "internal grader error" grade,
+written and listed, and the run still exits 1).
 
 Each path is checked by ``grader.intake`` before anything opens it: a notebook that is a link,
 a FIFO, a device, a hard link or larger than ``intake.MAX_NOTEBOOK_BYTES`` gets an error grade
@@ -46,7 +47,7 @@ import textwrap
 from pathlib import Path
 
 from grader import intake, settings
-from grader.executor import ClusterError, lost_on_cluster
+from grader.executor import ClusterError, internal_error, lost_on_cluster
 from grader.exercises import EXERCISES, part_points
 from grader.grade import (
     GraderConfigError,
@@ -103,11 +104,13 @@ student ids (summary, CSV):
 exit status:
   0  grades produced (an unreadable notebook is graded 0 with an "error": still exit 0)
   2  misuse: bad arguments or configuration
-  3  the sandbox is missing: install bubblewrap, or --no-sandbox for development only
+  3  the sandbox cannot run here: bubblewrap missing or not allowed (the message says what
+     to install or grant), or --no-sandbox for development only
   1  the sandbox failed before running any student code (one line says why), a Dask worker
      was refused or the scheduler cannot be reached, a submission could not be graded on the
      Dask cluster (its workers died: the others are graded and written), or the grader
-     itself failed (a bug: the traceback says where)
+     itself failed, on the whole run (a bug: the traceback says where) or on some submissions
+     (each graded 0 with an "internal grader error", written and listed: grade them again)
 """
 
 
@@ -275,12 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except SandboxUnavailable as error:
-        print(
-            f"error: the grading sandbox is not available: {error}\n"
-            "install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblewrap), "
-            "or pass --no-sandbox for development only",
-            file=sys.stderr,
-        )
+        # The probe's message says what is missing and how to give it (bubblewrap to install,
+        # capabilities, user namespaces): adding "install bubblewrap" to every one misled.
+        print(f"error: the grading sandbox is not available: {error}", file=sys.stderr)
         return EXIT_NO_SANDBOX
     except ClusterError as error:
         print(f"error: {error} (nothing was graded)", file=sys.stderr)
@@ -392,6 +392,14 @@ def _grade_batch(args) -> int:
         print(
             f"error: {lost} submission(s) could not be graded on the Dask cluster (their workers "
             "died; listed above): grade them again",
+            file=sys.stderr,
+        )
+        return EXIT_SANDBOX_FAILED
+    failed = sum(1 for grade in grades if internal_error(grade))
+    if failed:  # likewise: the grader failed on them, their 0 is no grade
+        print(
+            f"error: the grader itself failed on {failed} submission(s) (an internal grader "
+            "error, listed above, not the submission's fault): grade them again",
             file=sys.stderr,
         )
         return EXIT_SANDBOX_FAILED

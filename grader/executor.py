@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 FINGERPRINT_TEXT = b"cnn-grader: course secret fingerprint"
 CONNECT_SECONDS = 30  # to reach the scheduler, then again for its first worker
 FALLBACK_NAME = "submission.ipynb"
+INTERNAL_ERROR = "internal grader error"
 LOST_ON_CLUSTER = "could not be graded on the Dask cluster"  # the error grade's first words
 
 
@@ -112,7 +113,7 @@ def grade_file(path: Path, sandbox: bool, limits: Limits | None, secret: bytes |
         raise
     except Exception as error:  # a grader bug on one notebook must not stop the batch
         log.exception("grading %s failed", path)
-        return unreadable_grade(f"internal grader error: {type(error).__name__}: {error}")
+        return unreadable_grade(f"{INTERNAL_ERROR}: {type(error).__name__}: {error}")
 
 
 def tls_mismatch(address: str) -> str | None:
@@ -245,6 +246,12 @@ def task_failure(error: Exception) -> str:
         last = getattr(error.last_worker, "address", error.last_worker)
         return f"KilledWorker: its worker died at each of {tries} attempt(s) (the last: {last})"
     return f"{type(error).__name__}: {error}"
+
+
+def internal_error(grade: Grade) -> bool:
+    """Whether ``grade`` is the error grade of a notebook the grader itself failed on
+    (``grade_file``): a fault of the grader or its sandbox, never the submission's score."""
+    return (grade.error or "").startswith(INTERNAL_ERROR + ": ")
 
 
 def lost_on_cluster(grade: Grade) -> bool:

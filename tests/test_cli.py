@@ -274,3 +274,29 @@ def test_batch_json_lines(monkeypatch, capsys, tmp_path):
 def test_student_id(path, expected):
     """Is the student id the nbgrader student folder, else the file stem?"""
     assert cli.student_id(Path(path)) == expected
+
+
+def test_a_batch_with_an_internal_grader_error_exits_1(
+    canonical_path, tmp_path, monkeypatch, capsys
+):
+    """Does a batch in which the grader itself failed on one notebook (a fault of the grader or
+    its sandbox: its 0 is no grade) still write every row, but exit 1 saying so, instead of 0?"""
+    from grader import cli
+    from grader import grade as grade_module
+
+    def failing_on_bad(path, **kwargs):
+        if Path(path).name == "bad.ipynb":
+            raise RuntimeError("the sandbox broke")
+        return grade_module.unreadable_grade("fine")
+
+    monkeypatch.setattr(grade_module, "grade_notebook", failing_on_bad)
+    good, bad = tmp_path / "good.ipynb", tmp_path / "bad.ipynb"
+    good.write_text("{}")
+    bad.write_text("{}")
+    csv_path = tmp_path / "grades.csv"
+    status = cli.main(["grade", str(good), str(bad), "--csv", str(csv_path), "--no-sandbox", "-q"])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "the grader itself failed on 1 submission(s)" in err
+    rows = csv_path.read_text()
+    assert "good" in rows and "bad" in rows
