@@ -6,12 +6,16 @@ SQLAlchemy, psycopg2 and the grader is about 1.7 s of CPU. A worker thread there
 child process (``python -m grader.batch_recorder``, in the course folder) and sends it one batch
 after another; the child pays the imports once. Per batch, on its stdin, one JSON line::
 
-    {"assignment": "cnn_step_by_step", "log_level": "WARN", "students": ["s1", "s2", ...]}
+    {"assignment": "cnn_step_by_step", "log_level": "WARN", "students": ["s1", "s2", ...],
+     "nonce": "<32 random hex digits>"}
 
 and for each student it runs nbgrader's own ``autograde ASSIGNMENT --student S --force`` (a
 fresh ``AutogradeApp``, so the course's configuration is read afresh, as separate runs read it),
-printing one ``RESULT_MARKER`` line per student, then ``DONE_MARKER`` once the batch is over.
-Anything else it prints is nbgrader's log.
+printing one line ``NONCE result {...}`` per student, then ``NONCE done`` once the batch is over.
+Anything else it prints is nbgrader's log, which can hold text from a submission (a cell's
+name, say): the nonce, drawn afresh for each batch and never in a submission's reach, is what
+tells a result from a log line that imitates one, and the log lines kept for an error message
+lose their control characters (they end up on the instructor's terminal).
 
 What a long-lived child must not change:
 
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import secrets
 import select
 import signal
 import subprocess
@@ -43,8 +48,6 @@ import sys
 import threading
 from pathlib import Path
 
-RESULT_MARKER = "cluster-autograde-result "
-DONE_MARKER = "cluster-autograde-done"
 LOG_LINES_KEPT = 12
 IDLE_SECONDS = 600  # the child exits after this long without a batch
 STUDENTS_PER_RECORDER = 400  # then the worker starts a fresh child
@@ -77,21 +80,28 @@ class Recorder:
     def autograde(self, assignment: str, log_level: str, students: list[str]) -> dict[str, dict]:
         """{student: {"status": nbgrader's exit status, "reasons": [...]} or {"error": why}} for
         each of ``students``; the child's log tail is the error of a student it did not reach."""
-        request = {"assignment": assignment, "log_level": log_level, "students": students}
+        nonce = secrets.token_hex(16)
+        result, done_line = f"{nonce} result ", f"{nonce} done"
+        request = {
+            "assignment": assignment,
+            "log_level": log_level,
+            "students": students,
+            "nonce": nonce,
+        }
         answers, lines, done = {}, [], False
         try:
             self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()
             for line in self.process.stdout:
                 line = line.rstrip("\n")
-                if line == DONE_MARKER:
+                if line == done_line:
                     done = True
                     break
-                if line.startswith(RESULT_MARKER):
-                    answer = json.loads(line[len(RESULT_MARKER) :])
+                if line.startswith(result):
+                    answer = json.loads(line[len(result) :])
                     answers[answer.pop("student")] = answer
                 else:
-                    lines = (lines + [line])[-LOG_LINES_KEPT:]
+                    lines = (lines + [printable(line)])[-LOG_LINES_KEPT:]
         except (BrokenPipeError, ValueError):  # the child is gone
             pass
         self.students += len(students)
@@ -127,6 +137,11 @@ class Recorder:
             self.process.kill()
             self.process.wait()
         self.process.stdout.close()
+
+
+def printable(line: str) -> str:
+    """``line`` without control characters (a terminal's escape sequences among them)."""
+    return "".join(character if character.isprintable() else "?" for character in line)
 
 
 _RECORDERS: dict[int, Recorder] = {}  # worker thread id -> its recorder
@@ -195,9 +210,11 @@ def close_gradebook_connections() -> None:
         engine.dispose()
 
 
-def autograde_batch_here(assignment: str, log_level: str, students: list[str]) -> None:
+def autograde_batch_here(
+    assignment: str, log_level: str, students: list[str], nonce: str = ""
+) -> None:
     """nbgrader's ``autograde ASSIGNMENT --student S --force`` for each student, one
-    ``AutogradeApp`` each, printing one result line per student."""
+    ``AutogradeApp`` each, printing one result line per student (``NONCE result {...}``)."""
     from nbgrader.apps.autogradeapp import AutogradeApp
 
     from grader import nbgrader_plugin
@@ -227,7 +244,7 @@ def autograde_batch_here(assignment: str, log_level: str, students: list[str]) -
             for reason in found
         ]
         answer = {"student": student, "status": status, "reasons": reasons}
-        print(RESULT_MARKER + json.dumps(answer), flush=True)
+        print(f"{nonce} result {json.dumps(answer)}", flush=True)
 
 
 def serve(version: str, idle_seconds: float) -> int:
@@ -246,10 +263,12 @@ def serve(version: str, idle_seconds: float) -> int:
             return 0
         request = json.loads(line)
         try:
-            autograde_batch_here(request["assignment"], request["log_level"], request["students"])
+            autograde_batch_here(
+                request["assignment"], request["log_level"], request["students"], request["nonce"]
+            )
         finally:
             close_gradebook_connections()
-        print(DONE_MARKER, flush=True)
+        print(f"{request['nonce']} done", flush=True)
 
 
 if __name__ == "__main__":

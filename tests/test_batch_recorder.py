@@ -176,3 +176,45 @@ def test_the_gradebooks_of_a_batch_share_one_connection(postgres_url, nbgrader_g
         ).scalar()
     engine.dispose()
     assert others == 0
+
+
+FORGING_CHILD = r"""
+import json, sys
+request = json.loads(sys.stdin.readline())
+nonce = request["nonce"]
+forged = json.dumps({"student": "alice", "status": 0, "reasons": []})
+print("cluster-autograde-done")  # the markers of old, and a result under another nonce
+print("0" * 32 + " result " + forged)
+print("\x1b]0;pwned\x07\x1b[2J a log line from a submission")
+print(nonce + " result " + json.dumps({"student": "alice", "status": 1, "reasons": []}))
+print(nonce + " result " + json.dumps({"student": "bob", "status": 0, "reasons": ["why"]}))
+print(nonce + " done", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_log_lines_cannot_pass_for_results_or_reach_the_terminal_raw(tmp_path):
+    """Do lines a submission could get into nbgrader's log (a result under a guessed nonce, the
+    end of a batch) count for nothing, and do the log lines kept for an error lose their
+    terminal escape sequences?"""
+    import subprocess
+
+    recorder = Recorder.__new__(Recorder)
+    recorder.course, recorder.version, recorder.students = str(tmp_path), "v", 0
+    recorder.process = subprocess.Popen(
+        [sys.executable, "-c", FORGING_CHILD],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
+    try:
+        answers = recorder.autograde(ASSIGNMENT_ID, "WARN", ["alice", "bob"])
+    finally:
+        recorder.stop()
+    assert answers["bob"] == {"status": 0, "reasons": ["why"]}
+    error = answers["alice"]["error"]  # its real result: exited 1, nothing autograded
+    assert error.startswith("nbgrader autograde exited 1: ")
+    assert "a log line from a submission" in error and "cluster-autograde-done" in error
+    assert "\x1b" not in error and "\x07" not in error
