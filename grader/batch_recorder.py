@@ -39,6 +39,7 @@ tables on the first open only; every query, write and commit is nbgrader's own.
 from __future__ import annotations
 
 import ctypes
+import glob
 import json
 import secrets
 import select
@@ -224,7 +225,8 @@ def autograde_batch_here(
         app.initialize(
             [
                 assignment,
-                f"--student={student}",
+                # nbgrader's --student is a glob: escaped, an id such as "x*" names itself only
+                f"--student={glob.escape(student)}",
                 "--force",
                 "--Autograde.create_student=False",  # the client created every student
                 "--IntakeAutograde.list_manual_grading=False",  # the reasons go back as data

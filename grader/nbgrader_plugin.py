@@ -751,6 +751,19 @@ class IntakeAutograde(Autograde, _TakeOnlyTheNotebook):
         "(grader.parallel turns it off and prints the list itself, last).",
     ).tag(config=True)
 
+    def init_notebooks(self) -> None:
+        """nbgrader's, except that each submission folder's notebooks are its own: nbgrader globs
+        a found folder's path again for its notebooks, so the folder of a student whose id holds
+        glob characters ("x*") also took another student's ("xy"), graded under that student."""
+        super().init_notebooks()
+        for folder, found in list(self.assignments.items()):
+            own = [path for path in found if os.path.dirname(path) == folder]
+            if own:
+                self.assignments[folder] = own
+            else:
+                self.log.warning("No notebooks in %s", folder)
+                del self.assignments[folder]
+
     def start(self) -> None:
         if not issubclass(self.exporter_class, SubmissionReader):  # fail closed
             raise NbGraderException(

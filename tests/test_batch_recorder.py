@@ -24,14 +24,17 @@ from tests.test_postgres import postgres_url  # noqa: F401 - the module's throwa
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    """A released course (SQLite gradebook) with alice's correct and dave's empty submission."""
+    """A released course (SQLite gradebook) with alice's correct and dave's empty submission, and
+    bob's as "x*" and "xy"."""
     course = released_course(tmp_path_factory.mktemp("recorder"))
     hand_in(course, "alice", nbformat.read(EXAMPLES / "alice.ipynb", as_version=4))
     hand_in(course, "dave", b"")
+    for student in ("x*", "xy"):
+        hand_in(course, student, nbformat.read(EXAMPLES / "bob.ipynb", as_version=4))
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        for student in ("alice", "dave"):
+        for student in ("alice", "dave", "x*", "xy"):
             gradebook.update_or_create_student(student)
     return course
 
@@ -218,3 +221,16 @@ def test_log_lines_cannot_pass_for_results_or_reach_the_terminal_raw(tmp_path):
     assert error.startswith("nbgrader autograde exited 1: ")
     assert "a log line from a submission" in error and "cluster-autograde-done" in error
     assert "\x1b" not in error and "\x07" not in error
+
+
+def test_a_student_id_that_looks_like_a_glob_names_that_student_only(course):
+    """nbgrader's --student is a glob: does grading the student "x*" leave "xy" alone (no
+    second student graded, or two workers writing one student's rows at once)?"""
+    recorder = Recorder(str(course), grader_version())
+    try:
+        answers = recorder.autograde(ASSIGNMENT_ID, "WARN", ["x*"])
+    finally:
+        recorder.stop()
+    assert answers == {"x*": {"status": 0, "reasons": []}}
+    assert (course / "autograded" / "x*").is_dir()
+    assert not (course / "autograded" / "xy").exists()

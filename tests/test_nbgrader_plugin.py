@@ -337,7 +337,7 @@ def marker_notebook(marker: Path):
 @pytest.fixture(scope="module")
 def graded_course(tmp_path_factory):
     """One course, graded once: alice, alice's code with tampered cells or schema versions
-    (ada, graded first), bob (partial credit),
+    (ada, graded first), bob (partial credit), bob's notebook as "al*" (an id that is a glob),
     dave (empty file), gus (not JSON), mark (tries to touch a file on the host)."""
     root = tmp_path_factory.mktemp("plugin")
     course = released_course(root)
@@ -346,6 +346,7 @@ def graded_course(tmp_path_factory):
     hand_in(course, "alice2", tampered(alice))
     hand_in(course, "ada", schema_tampered(alice))  # graded first: the run must go on
     hand_in(course, "bob", nbformat.read(EXAMPLES / "bob.ipynb", as_version=4))
+    hand_in(course, "al*", nbformat.read(EXAMPLES / "bob.ipynb", as_version=4))  # a glob's name
     hand_in(course, "dave", b"")
     hand_in(course, "gus", b"\x89PNG\r\n\x1a\n not a notebook")
     whole = nbformat.writes(alice).encode()
@@ -369,6 +370,16 @@ def test_a_correct_submission_gets_every_point_without_manual_review(graded_cour
     for name, grade in grades_by_cell(course, "alice").items():
         assert grade["auto_score"] == grade["max_score"], name
         assert grade["needs_manual_grade"] is False
+
+
+def test_a_student_id_that_is_a_glob_is_graded_on_its_own_notebook_only(graded_course):
+    """nbgrader globs a submission folder's path again for its notebooks: is "al*" graded on its
+    own notebook (bob's partial credit), alice and alice2 each on theirs, once?"""
+    course, _, export = graded_course
+    assert float(export["al*"]["score"]) == float(export["bob"]["score"]) < 140
+    assert float(export["alice"]["score"]) == 140
+    notebooks = sorted(path.name for path in (course / "autograded" / "al*").rglob("*.ipynb"))
+    assert notebooks == [NOTEBOOK_NAME + ".ipynb"]
 
 
 def test_editing_tagging_deleting_or_duplicating_test_cells_changes_no_score(graded_course):
