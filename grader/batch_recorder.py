@@ -225,8 +225,7 @@ def autograde_batch_here(
         app.initialize(
             [
                 assignment,
-                # nbgrader's --student is a glob: escaped, an id such as "x*" names itself only
-                f"--student={glob.escape(student)}",
+                f"--student={exact_glob(student)}",
                 "--force",
                 "--Autograde.create_student=False",  # the client created every student
                 "--IntakeAutograde.list_manual_grading=False",  # the reasons go back as data
@@ -247,6 +246,17 @@ def autograde_batch_here(
         ]
         answer = {"student": student, "status": status, "reasons": reasons}
         print(f"{nonce} result {json.dumps(answer)}", flush=True)
+
+
+def exact_glob(student: str) -> str:
+    """nbgrader's ``--student`` glob that matches ``student`` only: its glob characters escaped
+    ("x*" would also take "xy"), and whitespace at either end, which nbgrader strips from
+    ``--student``, written as a one-character class ("[ ]bob[ ]")."""
+    escaped = glob.escape(student)
+    core = escaped.strip()
+    start = escaped.index(core) if core else len(escaped)
+    lead, trail = escaped[:start], escaped[start + len(core) :]
+    return "".join(f"[{c}]" for c in lead) + core + "".join(f"[{c}]" for c in trail)
 
 
 def serve(version: str, idle_seconds: float) -> int:
