@@ -15,7 +15,8 @@ byte) are graded by
     Dask 1, Dask 2: ``grader.cluster_autograde`` (``grader.parallel --scheduler``) on a
         LocalCluster of 1, then 2 worker processes (one thread each), every worker recording its
         batches of students into a throwaway PostgreSQL server (``tests/postgres_server.py``),
-        default batch size.
+        default batch size, each worker thread's nbgrader process (``grader.batch_recorder``)
+        started by its first batch, within the timed run.
 
 Wall time: the whole command for (b), (c) and (d); for the Dask runs, ``autograde_on_cluster``
 from its call to its return with the LocalCluster already up (a cluster exists before a class is
@@ -239,9 +240,10 @@ def cost_model(runs: dict[str, Measured], count: int) -> list[str]:
     ]
     for size in CLASS_SIZES:
         cpu_hours = size * worker_side / 3600
+        cores = [math.ceil(cpu_hours / hours / efficiency) for hours in BUDGETS_HOURS]
         budgets = ", ".join(
-            f"{math.ceil(cpu_hours / hours / efficiency)} worker cores for {hours} h"
-            for hours in BUDGETS_HOURS
+            f"{count} worker core{'s' if count != 1 else ''} for {hours} h"
+            for count, hours in zip(cores, BUDGETS_HOURS, strict=True)
         )
         lines.append(
             f"  {size:,} submissions: {cpu_hours:.1f} worker CPU-hours "
