@@ -179,9 +179,9 @@ def serve_feedback(course: Path):
     return handle
 
 
-def visit(context, url: str, screenshot: Path | None = None) -> Visit:
-    """Open ``url`` in a new page, let it settle, click every student link, record (see Visit)."""
-    seen = Visit(url=url)
+def open_recorded(context, url: str, seen: Visit):
+    """A new page of ``context`` recording into ``seen`` its dialogs, requests and main-frame
+    navigations (blocked: the page stays put), opened at ``url`` and loaded."""
     page = context.new_page()
     page.on("dialog", lambda dialog: (seen.dialogs.append(dialog.message), dialog.dismiss()))
     page.on("request", lambda request: seen.requests.append(request.url))
@@ -197,27 +197,11 @@ def visit(context, url: str, screenshot: Path | None = None) -> Visit:
 
     page.route("**/*", guard_navigation)
     page.goto(url, wait_until="load", timeout=LOAD_TIMEOUT_MS)
-    seen.mathjax = bool(page.evaluate(MATHJAX_DONE))
-    page.wait_for_timeout(500)  # timers, meta refresh, late handlers
-    seen.title_before = page.title()
-    if screenshot is not None:
-        screenshot.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(screenshot), full_page=True)
-    for index in page.evaluate(CLICKABLE):
-        seen.clicked += 1
-        element = page.query_selector(f"[data-xss-click='{index}']")
-        if element is None:
-            continue
-        # A real click (mouse events, at the element's place on the page), then the DOM's click
-        # on the element itself, which follows a link even if something covers it.
-        for method, arguments in (
-            ("click", {"force": True, "no_wait_after": True, "timeout": 2_000}),
-            ("dispatch_event", {"type": "click"}),
-        ):
-            try:
-                getattr(element, method)(**arguments)
-            except Exception:  # noqa: BLE001 - detached or not clickable: nothing ran from it
-                continue
+    return page
+
+
+def finish_recording(page, seen: Visit) -> Visit:
+    """Record into ``seen`` what the page shows and ran (see Visit), then close it."""
     page.wait_for_timeout(500)
     seen.code_visible = page.evaluate(CODE_VISIBLE)
     seen.title_after = page.title()
@@ -243,6 +227,34 @@ def visit(context, url: str, screenshot: Path | None = None) -> Visit:
     ]
     page.close()
     return seen
+
+
+def visit(context, url: str, screenshot: Path | None = None) -> Visit:
+    """Open ``url`` in a new page, let it settle, click every student link, record (see Visit)."""
+    seen = Visit(url=url)
+    page = open_recorded(context, url, seen)
+    seen.mathjax = bool(page.evaluate(MATHJAX_DONE))
+    page.wait_for_timeout(500)  # timers, meta refresh, late handlers
+    seen.title_before = page.title()
+    if screenshot is not None:
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshot), full_page=True)
+    for index in page.evaluate(CLICKABLE):
+        seen.clicked += 1
+        element = page.query_selector(f"[data-xss-click='{index}']")
+        if element is None:
+            continue
+        # A real click (mouse events, at the element's place on the page), then the DOM's click
+        # on the element itself, which follows a link even if something covers it.
+        for method, arguments in (
+            ("click", {"force": True, "no_wait_after": True, "timeout": 2_000}),
+            ("dispatch_event", {"type": "click"}),
+        ):
+            try:
+                getattr(element, method)(**arguments)
+            except Exception:  # noqa: BLE001 - detached or not clickable: nothing ran from it
+                continue
+    return finish_recording(page, seen)
 
 
 def submission_ids(course: Path) -> dict[str, str]:
