@@ -72,6 +72,17 @@ try:
 except Exception:
     pass
 
+# What formgrader shows of students. Names (the roster's) and ids (the folder names under
+# submitted/) are the student's text, and nbgrader 0.9.6's formgrader writes them into its pages
+# unescaped, in the instructor's Jupyter server. That server runs this file (formgrader loads it)
+# before it serves a page; this call makes every page escape them (grader/formgrader.py).
+try:
+    from grader.formgrader import install_formgrader_escaping
+
+    install_formgrader_escaping()
+except Exception:
+    pass
+
 # nbgrader's first pass over a submission ("sanitize"): nbgrader 0.9.6's list, one step fixed.
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",  # the student's own outputs count for nothing
