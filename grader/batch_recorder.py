@@ -39,7 +39,6 @@ tables on the first open only; every query, write and commit is nbgrader's own.
 from __future__ import annotations
 
 import ctypes
-import glob
 import json
 import secrets
 import select
@@ -219,13 +218,14 @@ def autograde_batch_here(
     from nbgrader.apps.autogradeapp import AutogradeApp
 
     from grader import nbgrader_plugin
+    from grader.intake import exact_student_glob
 
     for student in students:
         app = AutogradeApp()
         app.initialize(
             [
                 assignment,
-                f"--student={exact_glob(student)}",
+                f"--student={exact_student_glob(student)}",
                 "--force",
                 "--Autograde.create_student=False",  # the client created every student
                 "--IntakeAutograde.list_manual_grading=False",  # the reasons go back as data
@@ -246,17 +246,6 @@ def autograde_batch_here(
         ]
         answer = {"student": student, "status": status, "reasons": reasons}
         print(f"{nonce} result {json.dumps(answer)}", flush=True)
-
-
-def exact_glob(student: str) -> str:
-    """nbgrader's ``--student`` glob that matches ``student`` only: its glob characters escaped
-    ("x*" would also take "xy"), and whitespace at either end, which nbgrader strips from
-    ``--student``, written as a one-character class ("[ ]bob[ ]")."""
-    escaped = glob.escape(student)
-    core = escaped.strip()
-    start = escaped.index(core) if core else len(escaped)
-    lead, trail = escaped[:start], escaped[start + len(core) :]
-    return "".join(f"[{c}]" for c in lead) + core + "".join(f"[{c}]" for c in trail)
 
 
 def serve(version: str, idle_seconds: float) -> int:

@@ -22,6 +22,9 @@ add``, formgrader's own student form, a folder under submitted/, a gradebook fro
 is kept as the student wrote it and escaped for the context it is written into, so a name such as
 "O'Brien" or "<3" still reads as written. The course's nbgrader_config.py calls it: formgrader
 loads that configuration into the Jupyter server's process before it serves a page.
+
+It also makes the "autograde" and "generate feedback" buttons act on the one student they name:
+nbgrader's API passes the id on as its ``--student`` glob (``_name_students_exactly``).
 """
 
 from __future__ import annotations
@@ -117,3 +120,29 @@ def install_formgrader_escaping() -> None:
     handlers.SubmissionHandler.exporter = property(
         lambda self: EscapedStudentExporter(self.settings["nbgrader_exporter"])
     )
+    _name_students_exactly()
+
+
+def _name_students_exactly() -> None:
+    """formgrader's "autograde" and "generate feedback" buttons name one student, but nbgrader's
+    API hands that id on as the ``--student`` glob: the button of a student "*" autograded every
+    student, and of "x*" also "xy". The API is given ``intake.exact_student_glob`` of the id."""
+    from nbgrader.apps.api import NbGraderAPI
+
+    from grader.intake import exact_student_glob
+
+    if getattr(NbGraderAPI.autograde, "names_students_exactly", False):
+        return
+    autograde, generate_feedback = NbGraderAPI.autograde, NbGraderAPI.generate_feedback
+
+    def autograde_one(self, assignment_id, student_id, force=True, create=True):
+        return autograde(self, assignment_id, exact_student_glob(student_id), force, create)
+
+    def generate_feedback_for_one(self, assignment_id, student_id=None, force=True):
+        if student_id is not None:
+            student_id = exact_student_glob(student_id)
+        return generate_feedback(self, assignment_id, student_id, force)
+
+    autograde_one.names_students_exactly = True
+    NbGraderAPI.autograde = autograde_one
+    NbGraderAPI.generate_feedback = generate_feedback_for_one

@@ -33,6 +33,7 @@ deep. The checks look at names, never at contents, so they cost a few ``lstat`` 
 from __future__ import annotations
 
 import errno
+import glob
 import os
 import stat
 from pathlib import Path
@@ -222,3 +223,16 @@ def read_regular_file(path, max_bytes: int) -> bytes:
     if len(data) > max_bytes:
         raise IntakeError(f"{name} is too large to be a submission (it grew while being read)")
     return data
+
+
+def exact_student_glob(student: str) -> str:
+    """nbgrader's ``--student`` glob (``CourseDirectory.student_id``) that names the student id
+    ``student`` only: its glob characters escaped ("x*" would also take "xy": student ids are
+    folder names, which ``zip_collect`` takes from an LMS download), and whitespace at either
+    end, which nbgrader strips from ``student_id``, written as a one-character class
+    ("[ ]bob[ ]")."""
+    escaped = glob.escape(student)
+    core = escaped.strip()
+    start = escaped.index(core) if core else len(escaped)
+    lead, trail = escaped[:start], escaped[start + len(core) :]
+    return "".join(f"[{c}]" for c in lead) + core + "".join(f"[{c}]" for c in trail)

@@ -234,18 +234,3 @@ def test_a_student_id_that_looks_like_a_glob_names_that_student_only(course):
     assert answers == {"x*": {"status": 0, "reasons": []}}
     assert (course / "autograded" / "x*").is_dir()
     assert not (course / "autograded" / "xy").exists()
-
-
-def test_exact_glob_matches_its_own_folder_only_and_survives_nbgraders_strip(tmp_path):
-    """Does the --student glob of every id match that id's folder alone, even after nbgrader
-    strips the surrounding whitespace off --student ("bob " must not grade "bob")?"""
-    import glob
-
-    from grader.batch_recorder import exact_glob
-
-    names = ["bob", "bob ", " bob", "x*", "xy", "a[1]", "a1", "?", "tab\t"]
-    for name in names:
-        (tmp_path / name).mkdir()
-    for name in names:
-        pattern = exact_glob(name).strip()  # as nbgrader's student_id validator leaves it
-        assert glob.glob(glob.escape(str(tmp_path)) + "/" + pattern) == [str(tmp_path / name)]

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import nbformat
 import pytest
 
-from grader.demo import nbgrader_environment
+from grader.demo import EXAMPLES, nbgrader_environment
 from grader.exercises import ASSIGNMENT_ID, NOTEBOOK_NAME
 from grader.nbgrader_plugin import SUMMARY_KEY
 from tests.browser.formgrader import formgrader_server
@@ -249,3 +249,39 @@ def test_the_autograde_button_records_what_the_command_line_records(course, brow
     assert sum(cell["auto_score"] for cell in grades_by_cell(course, "bob").values()) == 140
     flags = [cell["needs_manual_grade"] for cell in grades_by_cell(course, "carol").values()]
     assert flags and all(flags)
+
+
+API_AUTOGRADE = """
+import sys
+from nbgrader.apps import NbGrader
+from nbgrader.apps.api import NbGraderAPI
+
+app = NbGrader()
+app.load_config_file()  # the course's nbgrader_config.py, as formgrader loads it
+api = NbGraderAPI(config=app.config)
+result = api.autograde(sys.argv[1], sys.argv[2])
+print(result["success"])
+"""
+
+
+def test_the_buttons_act_on_the_student_they_name_only(tmp_path):
+    """nbgrader's API hands a button's student id on as the --student glob: does formgrader's
+    autograde of the student "x*" (through the course's configuration) leave "xy" alone?"""
+    import subprocess
+    import sys
+
+    course = released_course(tmp_path)
+    bob = nbformat.read(EXAMPLES / "bob.ipynb", as_version=4)
+    for student in ("x*", "xy"):
+        hand_in(course, student, bob)
+    completed = subprocess.run(
+        [sys.executable, "-c", API_AUTOGRADE, ASSIGNMENT_ID, "x*"],
+        cwd=course,
+        env=nbgrader_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.stdout.strip().endswith("True"), completed.stdout + completed.stderr
+    assert (course / "autograded" / "x*").is_dir()
+    assert not (course / "autograded" / "xy").exists()

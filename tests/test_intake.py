@@ -585,3 +585,18 @@ def test_each_metadata_repair_is_logged(tampered_course):
     assert "Cell conv_forward_test: nbgrader metadata edited (solution)" in log
     assert "nbgrader metadata without a grade_id dropped" in log
     assert "There was an error processing" not in log
+
+
+def test_exact_student_glob_matches_its_own_folder_only_and_survives_nbgraders_strip(tmp_path):
+    """Does the --student glob of every id match that id's folder alone, even after nbgrader
+    strips the surrounding whitespace off --student ("bob " must not grade "bob")?"""
+    import glob
+
+    from grader.intake import exact_student_glob
+
+    names = ["bob", "bob ", " bob", "x*", "xy", "a[1]", "a1", "?", "tab\t"]
+    for name in names:
+        (tmp_path / name).mkdir()
+    for name in names:
+        pattern = exact_student_glob(name).strip()  # as nbgrader's student_id validator leaves it
+        assert glob.glob(glob.escape(str(tmp_path)) + "/" + pattern) == [str(tmp_path / name)]
