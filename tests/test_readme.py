@@ -127,3 +127,26 @@ def test_installing_a_course_anywhere_runs_as_written(tmp_path):
     assert (course / "release" / ASSIGNMENT_ID / "assignment.ipynb").is_file()
     secret = home / ".config" / "cnn-grader" / "secret"
     assert secret.stat().st_mode & 0o777 == 0o600
+
+
+def layout_section() -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index("## Layout: one folder per audience")
+    return text[start : text.index("\n## ", start + 3)]
+
+
+def test_the_layout_names_every_top_level_folder_and_every_grader_module():
+    """Does "Layout" have a row for every folder the repository tracks and name every module of
+    grader/ (a module added without a word there is a module a newcomer cannot place)?"""
+    section = layout_section()
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    folders = {path.split("/")[0] for path in tracked if "/" in path} - {".ci"}
+    rows = set(re.findall(r"^\| `([\w.-]+)/", section, flags=re.MULTILINE))
+    assert folders <= rows, f"folders without a row in Layout: {sorted(folders - rows)}"
+    modules = {
+        path.name for path in (REPO_ROOT / "grader").glob("*.py") if not path.name.startswith("_")
+    }
+    named = set(re.findall(r"`(\w+\.py)`", section))
+    assert modules <= named, f"grader modules Layout does not name: {sorted(modules - named)}"
