@@ -27,6 +27,7 @@ import yaml
 from deploy.slurm import slurm_cluster
 from grader.bubblewrap import _bwrap_base
 from grader.executor import probe_worker, secret_fingerprint
+from tests.test_install import source_copy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KUBERNETES = REPO_ROOT / "deploy" / "kubernetes"
@@ -361,17 +362,7 @@ def test_image_copies_what_the_grader_is_built_from(tmp_path):
             else:
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(REPO_ROOT / source, destination)
-    tracked = tmp_path / "repository"
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    for name in filter(None, (os.fsdecode(item) for item in listed)):
-        if (REPO_ROOT / name).is_file():
-            (tracked / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO_ROOT / name, tracked / name)
+    tracked = source_copy(tmp_path / "repository")
     from_image = wheel_members(image_source / "src", tmp_path / "wheel-image")
     from_repository = wheel_members(tracked, tmp_path / "wheel-repository")
     assert "grader/bubblewrap.py" in from_image
