@@ -234,3 +234,24 @@ def test_a_student_id_that_looks_like_a_glob_names_that_student_only(course):
     assert answers == {"x*": {"status": 0, "reasons": []}}
     assert (course / "autograded" / "x*").is_dir()
     assert not (course / "autograded" / "xy").exists()
+
+
+def test_each_worker_thread_has_its_own_recorder(course):
+    """A worker of several threads grades several batches at once: does each thread get its own
+    nbgrader process (never two batches on one process's pipe)?"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    barrier = threading.Barrier(2)
+
+    def recorder_of_this_thread(_):
+        barrier.wait()  # both threads alive together: distinct thread ids
+        return recorder_for(str(course), grader_version())
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(recorder_of_this_thread, range(2))
+    try:
+        assert first is not second
+        assert first.process.pid != second.process.pid
+    finally:
+        first.stop()
+        second.stop()
