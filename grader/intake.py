@@ -230,9 +230,14 @@ def exact_student_glob(student: str) -> str:
     ``student`` only: its glob characters escaped ("x*" would also take "xy": student ids are
     folder names, which ``zip_collect`` takes from an LMS download), and whitespace at either
     end, which nbgrader strips from ``student_id``, written as a one-character class
-    ("[ ]bob[ ]")."""
+    ("[ ]bob[ ]"). So is a first character that nbgrader's command line (traitlets'
+    ``Unicode.from_string``) would rewrite: a quote that ends the id too is taken off ('"bob"'
+    graded bob), and ``~`` is expanded ("~root" became "/root", which globbed submitted//root)."""
     escaped = glob.escape(student)
     core = escaped.strip()
     start = escaped.index(core) if core else len(escaped)
     lead, trail = escaped[:start], escaped[start + len(core) :]
-    return "".join(f"[{c}]" for c in lead) + core + "".join(f"[{c}]" for c in trail)
+    pattern = "".join(f"[{c}]" for c in lead) + core + "".join(f"[{c}]" for c in trail)
+    if pattern[:1] in ("~", '"', "'"):
+        pattern = f"[{pattern[0]}]{pattern[1:]}"
+    return pattern

@@ -600,3 +600,29 @@ def test_exact_student_glob_matches_its_own_folder_only_and_survives_nbgraders_s
     for name in names:
         pattern = exact_student_glob(name).strip()  # as nbgrader's student_id validator leaves it
         assert glob.glob(glob.escape(str(tmp_path)) + "/" + pattern) == [str(tmp_path / name)]
+
+
+def test_exact_student_glob_survives_nbgraders_command_line(tmp_path, monkeypatch):
+    """Does the --student glob of every id, read by nbgrader's own command line (traitlets, which
+    takes quotes off a value "bob" and expands ~user, then strips whitespace), name that id's
+    submission folder alone? A folder '"bob"' graded bob's notebook; '~root' globbed /root."""
+    import glob
+
+    from nbgrader.apps.autogradeapp import AutogradeApp
+
+    from grader.intake import exact_student_glob
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    names = ['"bob"', "'bob'", "bob", "~", "~root", "root", ' "bob" ', "'", "home"]
+    for name in names:
+        (tmp_path / "submitted" / name / "ps1").mkdir(parents=True)
+    for name in names:
+        app = AutogradeApp()
+        app.initialize(
+            ["ps1", f"--student={exact_student_glob(name)}", f"--CourseDirectory.root={tmp_path}"]
+        )
+        pattern = app.coursedir.format_path(
+            app.coursedir.submitted_directory, app.coursedir.student_id, "ps1"
+        )
+        assert glob.glob(pattern) == [str(tmp_path / "submitted" / name / "ps1")], name
