@@ -24,6 +24,11 @@ What a long-lived child must not change:
   another. The child checks its own version against the task's before grading anything.
 - It dies with its worker thread (``PR_SET_PDEATHSIG``): a killed worker leaves no nbgrader run
   writing beside the task's retry, and PostgreSQL rolls back its open transaction.
+- It cannot hold its worker thread forever: a batch has ``SECONDS_PER_STUDENT`` for each of
+  its students (``grader.cluster_autograde`` gives the sandbox's ``submission_seconds`` plus
+  ``NBGRADER_SECONDS``); a child with no answer by then (stuck on a lock, a filesystem, a
+  stopped process) is killed, its unanswered students are errors, and the next batch starts
+  another.
 - It holds no gradebook connection between batches (each batch's connections are closed at its
   end), exits after ``IDLE_SECONDS`` without work, and is replaced after
   ``STUDENTS_PER_RECORDER`` students, so that nothing nbgrader keeps per run grows without bound.
@@ -40,17 +45,23 @@ from __future__ import annotations
 
 import ctypes
 import json
+import queue
 import secrets
 import select
 import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 LOG_LINES_KEPT = 12
 IDLE_SECONDS = 600  # the child exits after this long without a batch
 STUDENTS_PER_RECORDER = 400  # then the worker starts a fresh child
+# A student's bound: the sandbox's submission_seconds bounds the submission's code; nbgrader's
+# own work on it (reading, writing the autograded notebook, the gradebook) takes about 0.5 s.
+NBGRADER_SECONDS = 60.0
+SECONDS_PER_STUDENT = 120.0 + NBGRADER_SECONDS  # with the default submission_seconds
 
 # --- on the worker, in its own process -------------------------------------------------------
 
@@ -62,24 +73,52 @@ class Recorder:
         from grader.demo import nbgrader_environment
 
         self.course, self.version, self.students = course, version, 0
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "grader.batch_recorder", version, str(idle_seconds)],
-            cwd=course,
-            env=nbgrader_environment(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-            preexec_fn=_die_with_parent,
+        self.listen(
+            subprocess.Popen(
+                [sys.executable, "-m", "grader.batch_recorder", version, str(idle_seconds)],
+                cwd=course,
+                env=nbgrader_environment(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+                preexec_fn=_die_with_parent,
+            )
         )
+
+    def listen(self, process: subprocess.Popen) -> None:
+        """Take ``process`` as the child, its lines read by a thread so that waiting for them
+        can end (``None`` in ``lines``: its output ended)."""
+        self.process = process
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read_lines, daemon=True).start()
+
+    def _read_lines(self) -> None:
+        try:
+            with self.process.stdout:
+                for line in self.process.stdout:
+                    self.lines.put(line)
+        except ValueError:  # not text: treated as a child that is gone (it is killed)
+            pass
+        self.lines.put(None)
 
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def autograde(self, assignment: str, log_level: str, students: list[str]) -> dict[str, dict]:
+    def autograde(
+        self,
+        assignment: str,
+        log_level: str,
+        students: list[str],
+        seconds_per_student: float | None = None,
+    ) -> dict[str, dict]:
         """{student: {"status": nbgrader's exit status, "reasons": [...]} or {"error": why}} for
-        each of ``students``; the child's log tail is the error of a student it did not reach."""
+        each of ``students``; the child's log tail is the error of a student it did not reach.
+        The batch has ``seconds_per_student`` (``SECONDS_PER_STUDENT``) for each student; then
+        the child is killed."""
+        allowed = len(students) * (seconds_per_student or SECONDS_PER_STUDENT)
+        deadline = time.monotonic() + allowed
         nonce = secrets.token_hex(16)
         result, done_line = f"{nonce} result ", f"{nonce} done"
         request = {
@@ -88,11 +127,19 @@ class Recorder:
             "students": students,
             "nonce": nonce,
         }
-        answers, lines, done = {}, [], False
+        answers, lines, done, late = {}, [], False, False
         try:
             self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()
-            for line in self.process.stdout:
+            while True:
+                try:
+                    line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    late = True
+                    self.process.kill()
+                    break
+                if line is None:
+                    break
                 line = line.rstrip("\n")
                 if line == done_line:
                     done = True
@@ -109,7 +156,9 @@ class Recorder:
         tail = "\n".join(lines)
         for student in students:
             answer = answers.get(student)
-            if answer is None:  # the child died before this student's result: not recorded
+            if answer is None and late:  # killed before this student's result: not recorded
+                answer = {"error": f"no answer within {allowed:g} s (killed): {tail}"}
+            elif answer is None:  # the child died before this student's result: not recorded
                 answer = {"error": f"the recording process ended (status {status}): {tail}"}
             elif (
                 answer["status"] != 0 and not (Path(self.course) / "autograded" / student).exists()
@@ -136,7 +185,6 @@ class Recorder:
         except (OSError, subprocess.TimeoutExpired):
             self.process.kill()
             self.process.wait()
-        self.process.stdout.close()
 
 
 def printable(line: str) -> str:

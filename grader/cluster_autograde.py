@@ -226,7 +226,7 @@ def autograde_batch(
     (``grader.batch_recorder``: nbgrader's start-up paid once per worker, not per batch).
     Returns {student: {"status": nbgrader's exit status, "reasons": [why it needs manual
     grading...]} or {"error": why}}."""
-    from grader.batch_recorder import recorder_for
+    from grader.batch_recorder import NBGRADER_SECONDS, recorder_for
     from grader.executor import probe_worker, worker_problems
 
     problems = worker_problems(probe_worker(), settings)  # a worker that joined after the check
@@ -234,7 +234,9 @@ def autograde_batch(
         error = {"error": "refused by its worker: " + "; ".join(problems)}
         return {student: dict(error) for student in students}
     recorder = recorder_for(course, settings["grader_version"])
-    return recorder.autograde(assignment, log_level, students)
+    # the sandbox bounds a submission's code by submission_seconds; nbgrader's part, the rest
+    seconds_per_student = settings["limits"]["submission_seconds"] + NBGRADER_SECONDS
+    return recorder.autograde(assignment, log_level, students, seconds_per_student)
 
 
 def autograde_student(

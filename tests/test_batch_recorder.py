@@ -204,13 +204,15 @@ def test_log_lines_cannot_pass_for_results_or_reach_the_terminal_raw(tmp_path):
 
     recorder = Recorder.__new__(Recorder)
     recorder.course, recorder.version, recorder.students = str(tmp_path), "v", 0
-    recorder.process = subprocess.Popen(
-        [sys.executable, "-c", FORGING_CHILD],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
+    recorder.listen(
+        subprocess.Popen(
+            [sys.executable, "-c", FORGING_CHILD],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
     )
     try:
         answers = recorder.autograde(ASSIGNMENT_ID, "WARN", ["alice", "bob"])
@@ -255,3 +257,29 @@ def test_each_worker_thread_has_its_own_recorder(course):
     finally:
         first.stop()
         second.stop()
+
+
+def test_a_child_that_stops_answering_frees_its_worker_thread(course, monkeypatch):
+    """A batch's child that hangs (stopped here; a stuck database lock or filesystem would do the
+    same) must not hold its worker thread forever: is each student of the batch an error once
+    the batch's time (SECONDS_PER_STUDENT each) is over, and is the child replaced?"""
+    monkeypatch.setattr(batch_recorder, "SECONDS_PER_STUDENT", 2.0, raising=False)
+    recorder = Recorder(str(course), grader_version())
+    os.kill(recorder.process.pid, signal.SIGSTOP)
+    answers = {}
+    worker = threading.Thread(
+        target=lambda: answers.update(recorder.autograde(ASSIGNMENT_ID, "WARN", ["alice", "x*"])),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=60)
+    hung = worker.is_alive()
+    if hung:  # the current code: free the thread and the child
+        recorder.process.kill()
+        worker.join(timeout=60)
+    recorder.stop()
+    assert not hung, "the worker thread was still waiting for its stopped child after 60 s"
+    assert not recorder.alive()
+    for student in ("alice", "x*"):
+        assert set(answers[student]) == {"error"}
+        assert "no answer within 4 s (killed)" in answers[student]["error"]
