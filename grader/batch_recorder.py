@@ -55,6 +55,8 @@ import threading
 import time
 from pathlib import Path
 
+from grader.report import printable
+
 LOG_LINES_KEPT = 12
 IDLE_SECONDS = 600  # the child exits after this long without a batch
 STUDENTS_PER_RECORDER = 400  # then the worker starts a fresh child
@@ -185,11 +187,6 @@ class Recorder:
         except (OSError, subprocess.TimeoutExpired):
             self.process.kill()
             self.process.wait()
-
-
-def printable(line: str) -> str:
-    """``line`` without control characters (a terminal's escape sequences among them)."""
-    return "".join(character if character.isprintable() else "?" for character in line)
 
 
 _RECORDERS: dict[int, Recorder] = {}  # worker thread id -> its recorder

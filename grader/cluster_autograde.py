@@ -148,14 +148,14 @@ def autograde_on_cluster(
             f"{len(cluster.workers)} Dask worker(s), each recording into the gradebook",
             file=sys.stderr,
         )
-    from grader.report import manual_grading_lines
+    from grader.report import manual_grading_lines, printable
 
     for line in manual_grading_lines(sorted(flagged)):
         print(line, file=sys.stderr)
     if failed:
         print(f"{len(failed)} submissions could not be graded:", file=sys.stderr)
-        for name, reason in sorted(failed.items()):
-            print(f"  {name}: {reason}", file=sys.stderr)
+        for name, reason in sorted(failed.items()):  # the id is a folder name: the student's
+            print(f"  {printable(name)}: {reason}", file=sys.stderr)
     return EXIT_CLUSTER if failed else 0
 
 

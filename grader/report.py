@@ -482,14 +482,22 @@ def report(source: Path, out: Path | None = None) -> tuple[Analytics, Path, Path
 # --- the closing list of a grading run -----------------------------------------------------------
 
 
+def printable(text: str) -> str:
+    """``text`` with each control character (a terminal's escape sequences among them, line
+    breaks too) shown as '?': for what reaches the instructor's terminal from a submission."""
+    return "".join(character if character.isprintable() else "?" for character in text)
+
+
 def manual_grading_lines(flagged: list[tuple[str, list[str]]], width: int = 90) -> list[str]:
     """The last lines of a grading command: "N submissions need manual grading:", then one
-    "  student: reason; reason" line each (each reason cut to ``width``); nothing if none."""
+    "  student: reason; reason" line each (each reason cut to ``width``); nothing if none.
+    Student ids (folder names) and reasons (which can quote a submission's file names) are
+    ``printable``: they would otherwise move the cursor, erase other lines or set the title."""
     flagged = [(student, reasons) for student, reasons in flagged if reasons]
     if not flagged:
         return []
     lines = [f"{len(flagged)} submissions need manual grading:"]
     for student, reasons in flagged:
         short = [r if len(r) <= width else r[: width - 3].rstrip() + "..." for r in reasons]
-        lines.append(f"  {student}: {'; '.join(short)}")
+        lines.append(printable(f"  {student}: {'; '.join(short)}"))
     return lines

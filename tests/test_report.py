@@ -313,3 +313,20 @@ def test_the_analytics_page_renders_and_its_numbers_match_the_gradebook(course_r
         assert int(shown[(exercise, check, "students")]) == len(passed)
         share = f"{100 * passed.count(False) / len(passed):.0f}%"
         assert shown[(exercise, check, "share")] == share
+
+
+def test_the_closing_list_shows_no_control_character_of_a_submission():
+    """Student ids are folder names and a reason can quote a submission's file names ("no
+    assignment.ipynb in the submission (it holds ...)"): can either move the instructor's cursor,
+    erase a line (another student's) or set the terminal's title, or is each control character
+    shown as '?'?"""
+    erase_the_line_above = "\x1b[1A\x1b[2K\r"
+    lines = manual_grading_lines(
+        [
+            (f"eve{erase_the_line_above}", ["no assignment.ipynb (it holds \x1b]2;hi\x07.ipynb)"]),
+            ("bob\u2028", ["line\nbreak"]),
+        ]
+    )
+    assert all(character.isprintable() for line in lines for character in line), lines
+    assert lines[1] == "  eve?[1A?[2K?: no assignment.ipynb (it holds ?]2;hi?.ipynb)"
+    assert lines[2] == "  bob?: line?break"
