@@ -794,8 +794,11 @@ class IntakeAutograde(Autograde, _TakeOnlyTheNotebook):
         self.log.warning(
             "%d submissions need manual grading (flagged in the gradebook):", len(flagged)
         )
+        from grader.report import printable  # ids and reasons are the student's text
+
         for (_, student), reasons in flagged:
-            self.log.warning("  %s: %s", student, "; ".join(_short(r) for r in reasons))
+            line = f"  {student}: {'; '.join(_short(r) for r in reasons)}"
+            self.log.warning("%s", printable(line))
 
     def init_assignment(self, assignment_id: str, student_id: str) -> None:
         try:

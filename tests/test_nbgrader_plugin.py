@@ -555,3 +555,26 @@ def test_formgrader_shows_why_a_submission_needs_manual_grading(graded_course, t
     assert any(FLAGGED["dave"] in text for text in shown["dave"]), shown["dave"]
     assert any(FLAGGED["alice2"] in text for text in shown["alice2"]), shown["alice2"]
     assert not any("Needs manual grading" in text for text in shown["alice"])
+
+
+def test_the_closing_list_in_nbgraders_log_shows_no_control_character(caplog, monkeypatch):
+    """nbgrader autograde's last lines (IntakeAutograde, list_manual_grading) name each flagged
+    student (a folder name) and reasons that can quote the submission's file names: does a
+    terminal escape in either reach the instructor's terminal as '?' rather than as itself?"""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(plugin, "LAST_RUN_NEEDS_MANUAL_GRADING", [])  # restored afterwards
+    run = SimpleNamespace(
+        manual_grading={
+            (ASSIGNMENT_ID, "eve\x1b[1A\x1b[2K"): ["no x.ipynb (it holds \x1b]2;hi\x07.ipynb)"]
+        },
+        list_manual_grading=True,
+        log=logging.getLogger("closing-list"),
+    )
+    with caplog.at_level(logging.WARNING, logger="closing-list"):
+        plugin.IntakeAutograde._report_manual_grading(run)
+    logged = [record.getMessage() for record in caplog.records]
+    assert logged[-1] == "  eve?[1A?[2K: no x.ipynb (it holds ?]2;hi?.ipynb)", logged
+    assert plugin.LAST_RUN_NEEDS_MANUAL_GRADING == [  # the data itself is kept as it is
+        ("eve\x1b[1A\x1b[2K", ["no x.ipynb (it holds \x1b]2;hi\x07.ipynb)"])
+    ]
