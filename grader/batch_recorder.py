@@ -163,10 +163,12 @@ class Recorder:
             elif answer is None:  # the child died before this student's result: not recorded
                 answer = {"error": f"the recording process ended (status {status}): {tail}"}
             elif (
-                answer["status"] != 0 and not (Path(self.course) / "autograded" / student).exists()
+                answer["status"] != 0
+                and not (Path(self.course) / "autograded" / student / assignment).is_dir()
             ):
                 # nbgrader exits 1 for a submission it graded and flagged (an empty notebook,
-                # say): that one has its autograded folder; without one nothing was recorded.
+                # say): that one has its autograded folder for this assignment (--force removed
+                # any older one first); without one nothing was recorded.
                 answer = {"error": f"nbgrader autograde exited {answer['status']}: {tail}"}
             answers[student] = answer
         return {student: answers[student] for student in students}

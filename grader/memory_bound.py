@@ -51,7 +51,7 @@ def remove_orphans(root: Path) -> None:
         return
     for name in names:
         owner, _, token = name[len(PREFIX) :].partition("-")
-        if not (owner.isdigit() and token) or _alive(int(owner)):
+        if not (owner.isascii() and owner.isdigit() and token) or _alive(int(owner)):
             continue  # another grader's (or an older grader's, named without its pid)
         with contextlib.suppress(OSError):  # busy, or removed by another grader meanwhile
             (root / name).rmdir()

@@ -85,6 +85,7 @@ def test_a_dead_graders_cgroup_is_removed_by_the_next_sandbox():
         "dead": root / f"cnn-grader-{dead.pid}-0123456789ab",
         "alive": root / f"cnn-grader-{alive.pid}-0123456789ab",
         "old": root / "cnn-grader-0123456789ab",
+        "odd": root / "cnn-grader-\u00b2-0123456789ab",  # '²'.isdigit(), but no pid
     }
     try:
         for directory in left.values():
@@ -92,7 +93,7 @@ def test_a_dead_graders_cgroup_is_removed_by_the_next_sandbox():
         with memory_bound.MemoryBound(64 << 20, 8) as bound:
             assert bound.active and bound.directory.name.startswith(f"cnn-grader-{os.getpid()}-")
         assert not left["dead"].exists()
-        assert left["alive"].exists() and left["old"].exists()
+        assert left["alive"].exists() and left["old"].exists() and left["odd"].exists()
     finally:
         alive.kill()
         alive.wait()
