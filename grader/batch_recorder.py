@@ -43,6 +43,7 @@ tables on the first open only; every query, write and commit is nbgrader's own.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import queue
@@ -173,22 +174,20 @@ class Recorder:
             answers[student] = answer
         return {student: answers[student] for student in students}
 
-    def ended(self) -> int:
-        """The exit status of a child that closed its output (killed if it does not exit)."""
+    def ended(self, seconds: float = 30) -> int:
+        """The exit status of a child that closed its output or its input, reaped within
+        ``seconds`` (killed if it does not exit by then)."""
         try:
-            return self.process.wait(timeout=30)
+            return self.process.wait(timeout=seconds)
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait()
 
     def stop(self) -> None:
         """Close its stdin (it exits when idle) and reap it; kill it if it does not go."""
-        try:
+        with contextlib.suppress(OSError):  # a dead child's pipe
             self.process.stdin.close()
-            self.process.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            self.process.kill()
-            self.process.wait()
+        self.ended(seconds=10)
 
 
 _RECORDERS: dict[int, Recorder] = {}  # worker thread id -> its recorder

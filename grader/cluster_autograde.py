@@ -237,10 +237,3 @@ def autograde_batch(
     # the sandbox bounds a submission's code by submission_seconds; nbgrader's part, the rest
     seconds_per_student = settings["limits"]["submission_seconds"] + NBGRADER_SECONDS
     return recorder.autograde(assignment, log_level, students, seconds_per_student)
-
-
-def autograde_student(
-    course: str, assignment: str, student: str, settings: dict, log_level: str = "WARN"
-) -> dict:
-    """On a worker: ``autograde_batch`` of one student; that student's answer."""
-    return autograde_batch(course, assignment, [student], settings, log_level)[student]

@@ -180,13 +180,13 @@ def test_an_sqlite_gradebook_is_refused_with_scheduler(tmp_path, capsys):
 def test_a_task_on_a_worker_with_another_secret_records_nothing(tmp_path):
     """Does a task on a worker that joined after the check, with another course secret, answer
     an error without running nbgrader (nothing autograded, nothing recorded)?"""
-    from grader.cluster_autograde import autograde_student
+    from grader.cluster_autograde import autograde_batch
     from grader.executor import grader_version, secret_fingerprint
 
     settings = {
         "grader_version": grader_version(),
         "secret_fingerprint": secret_fingerprint(b"the client's other secret"),
     }
-    answer = autograde_student(str(tmp_path), ASSIGNMENT_ID, "alice", settings)
+    answer = autograde_batch(str(tmp_path), ASSIGNMENT_ID, ["alice"], settings)["alice"]
     assert set(answer) == {"error"} and "another course secret" in answer["error"]
     assert not (tmp_path / "autograded").exists()
